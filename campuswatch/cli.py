@@ -1,0 +1,136 @@
+"""The ``campuswatch`` command line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from config import ConfigError, Settings, load_settings
+from ingest.simulator.cli import simulate_command
+from kernel.errors import KernelError
+from kernel.logs import configure_logging
+from registry.cli import fleet_group
+
+log = logging.getLogger(__name__)
+
+
+def settings_from(config_file: Path | None, data_dir: Path | None, **extra: Any) -> Settings:
+    """Load the settings, with ``--data-dir`` overriding the file and the environment; exit 2 on errors."""
+    overrides: dict[str, Any] = dict(extra)
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    try:
+        return load_settings(config_file, **overrides)
+    except ConfigError as err:
+        click.echo(str(err), err=True)
+        sys.exit(2)
+
+
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="YAML configuration file (see config/example.yaml).",
+)
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    envvar="CAMPUSWATCH_DATA_DIR",
+    help="Data directory (database, key files, clips). Env: CAMPUSWATCH_DATA_DIR.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="campuswatch")
+def main() -> None:
+    """campuswatch: campus video patrol for an education bureau's duty room."""
+
+
+@main.command("check-config")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+def check_config(file: Path) -> None:
+    """Validate a configuration FILE; exit non-zero and name each error's line and field."""
+    try:
+        settings = load_settings(file)
+    except ConfigError as err:
+        click.echo(str(err), err=True)
+        sys.exit(1)
+    click.echo(f"{file}: OK (data_dir={settings.data_dir}, bus={_scheme(settings)})")
+
+
+def _scheme(settings: Settings) -> str:
+    return settings.bus.url.get_secret_value().split(":", 1)[0]
+
+
+@main.command("migrate")
+@config_option
+@data_dir_option
+def migrate(config_file: Path | None, data_dir: Path | None) -> None:
+    """Create or upgrade the database schema to the newest migration."""
+    from campuswatch.database import upgrade
+    from kernel.db import make_engine
+
+    settings = settings_from(config_file, data_dir)
+    configure_logging(settings.logging.level, json_lines=settings.logging.json_lines)
+    engine = make_engine(settings.database_url())
+    try:
+        upgrade(engine)
+    except KernelError as err:
+        raise click.ClickException(str(err)) from err
+    finally:
+        engine.dispose()
+
+
+@main.command("serve")
+@config_option
+@data_dir_option
+@click.option("--host", default=None, help="Address to listen on (default from config).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default from config).")
+def serve(config_file: Path | None, data_dir: Path | None, host: str | None, port: int | None) -> None:
+    """Serve the web console and API."""
+    import uvicorn
+
+    from campuswatch.database import upgrade
+    from kernel.db import make_engine
+    from web.app import create_app
+
+    settings = settings_from(config_file, data_dir)
+    configure_logging(settings.logging.level, json_lines=settings.logging.json_lines)
+    engine = make_engine(settings.database_url())
+    upgrade(engine)
+    app = create_app(settings, engine=engine)
+    try:
+        uvicorn.run(app, host=host or settings.web.host, port=port or settings.web.port, log_config=None)
+    finally:
+        engine.dispose()
+
+
+@main.command("demo")
+@config_option
+@data_dir_option
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Web port (default 8000).")
+@click.option("--rtsp-port", type=click.IntRange(0, 65535), default=None, help="Simulator RTSP port (default 8554).")
+def demo(config_file: Path | None, data_dir: Path | None, port: int | None, rtsp_port: int | None) -> None:
+    """Run the embedded demo: a simulated bureau over real RTSP, and the console on http://127.0.0.1:8000."""
+    from campuswatch.demo import DEMO_CONFIG, run_demo
+
+    settings = settings_from(config_file or DEMO_CONFIG, data_dir)
+    configure_logging(settings.logging.level, json_lines=settings.logging.json_lines)
+    try:
+        run_demo(settings, web_port=port, rtsp_port=rtsp_port)
+    except KernelError as err:
+        raise click.ClickException(str(err)) from err
+
+
+main.add_command(fleet_group, "fleet")
+main.add_command(simulate_command, "simulate")
+
+
+if __name__ == "__main__":
+    main()

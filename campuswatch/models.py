@@ -1,0 +1,7 @@
+"""Imports every package's tables so that ``Base.metadata`` is complete (for Alembic and tests)."""
+
+from kernel.db import Base
+from registry import models as registry_models
+from web import models as web_models
+
+__all__ = ["Base", "registry_models", "web_models"]

@@ -1,0 +1,135 @@
+"""The configuration schema: one pydantic model per section, every field bounded and described.
+
+Values come, highest precedence first, from keyword arguments (the command line), ``CAMPUSWATCH_*`` environment
+variables (nested with ``__``, e.g. ``CAMPUSWATCH_WEB__PORT=8080``), the YAML file, and the defaults below.
+Secrets (database and Redis passwords, the session key) come only from the environment or a file.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kernel.db import default_database_url
+from kernel.paths import DEFAULT_DATA_DIR
+
+
+class Section(BaseModel):
+    """Base of every section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InstanceConfig(Section):
+    """Who this installation serves."""
+
+    name: str = Field(
+        "Municipal Education Bureau", min_length=1, max_length=100, description="Bureau name shown in the console"
+    )
+    timezone: str = Field(
+        "Asia/Shanghai", min_length=1, max_length=64, description="IANA timezone of schedules and reports"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name such as Asia/Shanghai)") from err
+        return value
+
+
+class StorageConfig(Section):
+    """The database. Without a URL, SQLite in the data directory (embedded mode)."""
+
+    database_url: SecretStr | None = Field(
+        None,
+        description=(
+            "SQLAlchemy URL, e.g. postgresql+psycopg://cw@db/campuswatch; "
+            "set it with CAMPUSWATCH_STORAGE__DATABASE_URL"
+        ),
+    )
+    database_url_file: Path | None = Field(
+        None, description="File holding the database URL (e.g. a Docker secret)"
+    )
+    echo_sql: bool = Field(False, description="Log every SQL statement (debugging only)")
+
+
+class BusConfig(Section):
+    """The event bus: in-process (embedded) or Redis Streams (distributed)."""
+
+    url: SecretStr = Field(
+        SecretStr("memory://"),
+        description="memory:// or redis://host:6379/0; a password only through CAMPUSWATCH_BUS__URL",
+    )
+    retention: int = Field(100_000, ge=1_000, le=10_000_000, description="Events kept per topic (approximate)")
+
+
+class WebConfig(Section):
+    """The web console and API."""
+
+    host: str = Field("127.0.0.1", min_length=1, max_length=255, description="Address to listen on")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port to listen on")
+    session_secret: SecretStr | None = Field(
+        None,
+        description=(
+            "Key that signs session cookies (CAMPUSWATCH_WEB__SESSION_SECRET); "
+            "default: a key file in the data directory"
+        ),
+    )
+    page_size: int = Field(100, ge=10, le=1000, description="Rows per page in lists")
+
+
+class SimulatorConfig(Section):
+    """The RTSP camera simulator (demo and tests)."""
+
+    enabled: bool = Field(True, description="Start the simulator with the demo")
+    host: str = Field("127.0.0.1", min_length=1, max_length=255, description="Address the RTSP server listens on")
+    port: int = Field(8554, ge=0, le=65535, description="RTSP port (0 picks a free one)")
+    schedule_file: Path | None = Field(None, description="YAML file of per-camera scene schedules")
+
+
+class DemoConfig(Section):
+    """The demo bureau that ``campuswatch demo`` creates."""
+
+    districts: int = Field(3, ge=1, le=20, description="Number of districts")
+    schools_per_district: int = Field(4, ge=1, le=200, description="Schools in each district")
+    cameras_per_school: int = Field(5, ge=1, le=64, description="Cameras in each school")
+    seed: int = Field(2026, ge=0, le=2**31 - 1, description="Seed of the generated names and scenes")
+
+
+class LoggingConfig(Section):
+    """Log output."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Minimum level logged")
+    json_lines: bool = Field(False, description="One JSON object per line instead of text")
+
+
+class Settings(BaseSettings):
+    """The whole configuration of one campuswatch process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CAMPUSWATCH_", env_nested_delimiter="__", extra="forbid", frozen=True, case_sensitive=False
+    )
+
+    data_dir: Path = Field(DEFAULT_DATA_DIR, description="Where the database, key file, clips and snapshots live")
+    instance: InstanceConfig = Field(default_factory=InstanceConfig, description="Who this installation serves")
+    storage: StorageConfig = Field(default_factory=StorageConfig, description="Database")
+    bus: BusConfig = Field(default_factory=BusConfig, description="Event bus")
+    web: WebConfig = Field(default_factory=WebConfig, description="Web console and API")
+    simulator: SimulatorConfig = Field(default_factory=SimulatorConfig, description="RTSP camera simulator")
+    demo: DemoConfig = Field(default_factory=DemoConfig, description="Demo bureau")
+    logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Log output")
+
+    def database_url(self) -> str:
+        """The database URL: the configured one, the one in ``database_url_file``, or SQLite in the data dir."""
+        if self.storage.database_url is not None:
+            return self.storage.database_url.get_secret_value()
+        if self.storage.database_url_file is not None:
+            return self.storage.database_url_file.read_text(encoding="utf-8").strip()
+        return default_database_url(self.data_dir.resolve())

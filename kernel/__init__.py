@@ -1,0 +1,1 @@
+"""Thin shared kernel: paths, database session, event bus, clock, secrets and redaction."""

@@ -1,0 +1,1 @@
+"""The fleet registry: districts, schools and cameras, and their import and export."""

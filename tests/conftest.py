@@ -1,0 +1,58 @@
+"""Fixtures shared by every test package: databases (SQLite and the real PostgreSQL) and settings."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from campuswatch.database import upgrade
+from config import Settings, load_settings
+from kernel.db import make_engine
+
+POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Default settings with a fresh data directory."""
+    return load_settings(None, data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def postgres_schema_url() -> Iterator[tuple[str, str]]:
+    """A fresh schema in the real PostgreSQL, dropped afterwards: (url, schema)."""
+    schema = f"cw_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{POSTGRES_ADMIN_URL}?options=-csearch_path%3D{schema}", schema
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An engine on an empty database: a SQLite file, or a fresh schema of the real PostgreSQL."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'cw.db'}")
+        yield engine
+        engine.dispose()
+        return
+    schema_fixture = request.getfixturevalue("postgres_schema_url")
+    engine = make_engine(schema_fixture[0])
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def migrated_engine(empty_engine: Engine) -> Engine:
+    """An engine on a database migrated to the newest revision."""
+    upgrade(empty_engine)
+    return empty_engine

@@ -1,0 +1,94 @@
+"""The FastAPI app factory."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.middleware.sessions import SessionMiddleware
+
+from config.schema import Settings
+from kernel.db import make_engine, make_session_factory
+from kernel.secrets import read_or_create_key_file
+from web.auth import LoginRequired
+from web.routers import pages, registry
+
+log = logging.getLogger(__name__)
+SESSION_KEY_FILE = "session.key"
+_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:",
+}
+
+
+def session_secret(settings: Settings) -> str:
+    """The cookie-signing key: configured, or a 0600 key file in the data directory."""
+    if settings.web.session_secret is not None:
+        return settings.web.session_secret.get_secret_value()
+    path = settings.data_dir / SESSION_KEY_FILE
+    return read_or_create_key_file(path, lambda: secrets.token_urlsafe(48).encode()).decode()
+
+
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    session_factory: sessionmaker[Session] | None = None,
+) -> FastAPI:
+    """Build the web app. An engine passed in is the caller's to close; one made here is closed on shutdown."""
+    owns_engine = engine is None and session_factory is None
+    if session_factory is None:
+        engine = engine or make_engine(settings.database_url(), echo=settings.storage.echo_sql)
+        session_factory = make_session_factory(engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_engine and engine is not None:
+            engine.dispose()
+
+    app = FastAPI(
+        title="campuswatch",
+        summary="Campus video-patrol platform: fleet registry, patrol, events and duty console API",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.session_factory = session_factory
+    app.add_middleware(
+        SessionMiddleware, secret_key=session_secret(settings), session_cookie="cw_session", same_site="lax"
+    )
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        for name, value in _SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return RedirectResponse("/login", status_code=303)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness and database check")
+    def healthz() -> dict[str, str]:
+        with session_factory() as session:
+            session.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    app.include_router(registry.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "static"), name="static")
+    return app

@@ -1,0 +1,104 @@
+"""Server-rendered console pages (no CDN: templates and CSS ship with the package)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from registry.models import Camera, District, School
+from web.auth import SESSION_USER_KEY, CurrentUser, authenticate
+from web.deps import AppSettings, DbSession
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, settings: AppSettings) -> Response:
+    """The login page."""
+    return templates.TemplateResponse(
+        request, "login.html", {"bureau": settings.instance.name, "error": None, "username": ""}
+    )
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+) -> Response:
+    """Check the credentials and start a session."""
+    user = authenticate(session, username, password)
+    if user is None:
+        log.warning("failed login for %r from %s", username, request.client.host if request.client else "?")
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {
+                "bureau": settings.instance.name,
+                "error": "用户名或密码错误 / wrong user name or password",
+                "username": username,
+            },
+            status_code=status.HTTP_401_UNAUTHORIZED,
+        )
+    request.session.clear()
+    request.session[SESSION_USER_KEY] = user.id
+    log.info("user %s logged in", user.username)
+    return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    """End the session."""
+    request.session.clear()
+    return RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    user: CurrentUser,
+    district: Annotated[str | None, Query(max_length=32)] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    """Schools of the bureau (paged, filterable by district) with their cameras."""
+    size = settings.web.page_size
+    stmt = select(School).join(School.district).options(selectinload(School.cameras)).order_by(School.code)
+    if district:
+        stmt = stmt.where(District.code == district)
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    schools = session.scalars(stmt.limit(size).offset((page - 1) * size)).all()
+    districts = session.execute(
+        select(District, func.count(School.id))
+        .outerjoin(School, School.district_id == District.id)
+        .group_by(District.id)
+        .order_by(District.code)
+    ).all()
+    camera_total = session.scalar(select(func.count(Camera.id))) or 0
+    return templates.TemplateResponse(
+        request,
+        "schools.html",
+        {
+            "bureau": settings.instance.name,
+            "user": user,
+            "schools": schools,
+            "districts": districts,
+            "district": district,
+            "page": page,
+            "pages": max(1, -(-total // size)),
+            "school_total": total,
+            "camera_total": camera_total,
+        },
+    )
