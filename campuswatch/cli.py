@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ from ingest.simulator.cli import simulate_command
 from kernel.errors import KernelError
 from kernel.logs import configure_logging
 from registry.cli import fleet_group
+from web.cli import user_group
 
 log = logging.getLogger(__name__)
 
@@ -94,42 +98,61 @@ def migrate(config_file: Path | None, data_dir: Path | None) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default from config).")
 def serve(config_file: Path | None, data_dir: Path | None, host: str | None, port: int | None) -> None:
     """Serve the web console and API."""
-    import uvicorn
-
     from campuswatch.database import upgrade
+    from campuswatch.serving import run_web
     from kernel.db import make_engine
     from web.app import create_app
 
     settings = settings_from(config_file, data_dir)
     configure_logging(settings.logging.level, json_lines=settings.logging.json_lines)
     engine = make_engine(settings.database_url())
-    upgrade(engine)
-    app = create_app(settings, engine=engine)
-    try:
-        uvicorn.run(app, host=host or settings.web.host, port=port or settings.web.port, log_config=None)
-    finally:
-        engine.dispose()
+    with _sigterm_interrupts():
+        try:
+            upgrade(engine)
+            run_web(create_app(settings, engine=engine), host or settings.web.host, port or settings.web.port)
+        except KernelError as err:
+            raise click.ClickException(str(err)) from err
+        except KeyboardInterrupt:
+            click.echo("interrupted during start-up", err=True)
+        finally:
+            engine.dispose()
 
 
 @main.command("demo")
 @config_option
 @data_dir_option
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Web port (default 8000).")
-@click.option("--rtsp-port", type=click.IntRange(0, 65535), default=None, help="Simulator RTSP port (default 8554).")
+@click.option(
+    "--rtsp-port", type=click.IntRange(0, 65535), default=None, help="Simulator RTSP port (default 8554)."
+)
 def demo(config_file: Path | None, data_dir: Path | None, port: int | None, rtsp_port: int | None) -> None:
     """Run the embedded demo: a simulated bureau over real RTSP, and the console on http://127.0.0.1:8000."""
     from campuswatch.demo import DEMO_CONFIG, run_demo
 
     settings = settings_from(config_file or DEMO_CONFIG, data_dir)
     configure_logging(settings.logging.level, json_lines=settings.logging.json_lines)
+    with _sigterm_interrupts():
+        try:
+            run_demo(settings, web_port=port, rtsp_port=rtsp_port)
+        except KernelError as err:
+            raise click.ClickException(str(err)) from err
+        except KeyboardInterrupt:
+            click.echo("interrupted during start-up", err=True)
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Make SIGTERM raise KeyboardInterrupt like Ctrl-C, so start-up work is unwound by ``finally`` blocks."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        run_demo(settings, web_port=port, rtsp_port=rtsp_port)
-    except KernelError as err:
-        raise click.ClickException(str(err)) from err
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 main.add_command(fleet_group, "fleet")
 main.add_command(simulate_command, "simulate")
+main.add_command(user_group, "user")
 
 
 if __name__ == "__main__":

@@ -53,9 +53,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     try:
         command.upgrade(alembic_config(engine), revision)
     except SQLAlchemyError as err:
-        raise DatabaseError(
-            f"migrating {redact_url(str(engine.url))} failed: {err.__class__.__name__}"
-        ) from err
+        raise DatabaseError(f"migrating {redact_url(str(engine.url))} failed: {err.__class__.__name__}") from err
     log.info("database %s at revision %s", redact_url(str(engine.url)), current_revision(engine))
 
 

@@ -92,6 +92,9 @@ class SimulatorConfig(Section):
     host: str = Field("127.0.0.1", min_length=1, max_length=255, description="Address the RTSP server listens on")
     port: int = Field(8554, ge=0, le=65535, description="RTSP port (0 picks a free one)")
     schedule_file: Path | None = Field(None, description="YAML file of per-camera scene schedules")
+    clip_gops: int = Field(
+        6, ge=1, le=60, description="Scene clip length in 2-s GOPs (rendered once, cached in <data_dir>/sim-clips)"
+    )
 
 
 class DemoConfig(Section):

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from campuswatch.database import upgrade
 from config import Settings, load_settings
+from ingest.simulator import ClipLibrary, ClipSettings
 from kernel.db import make_engine
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -56,3 +57,19 @@ def migrated_engine(empty_engine: Engine) -> Engine:
     """An engine on a database migrated to the newest revision."""
     upgrade(empty_engine)
     return empty_engine
+
+
+# Two GOPs (4 s) per clip keeps the whole library's encode at a couple of seconds.
+TEST_CLIP_SETTINGS = ClipSettings(gops=2)
+
+
+@pytest.fixture(scope="session")
+def sim_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory whose ``sim-clips`` cache holds the session's clips (pass it as ``--data-dir``)."""
+    return tmp_path_factory.mktemp("sim-data")
+
+
+@pytest.fixture(scope="session")
+def sim_clips(sim_data_dir: Path) -> ClipLibrary:
+    """All scene clips at :data:`TEST_CLIP_SETTINGS`, cached in ``sim_data_dir / 'sim-clips'``."""
+    return ClipLibrary.load_or_generate(sim_data_dir / "sim-clips", TEST_CLIP_SETTINGS)

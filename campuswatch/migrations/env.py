@@ -10,9 +10,7 @@ from campuswatch.models import Base
 config = context.config
 engine = config.attributes.get("engine")
 if not isinstance(engine, Engine):
-    raise RuntimeError(
-        "campuswatch migrations run through campuswatch.database.upgrade(), not the alembic CLI"
-    )
+    raise RuntimeError("campuswatch migrations run through campuswatch.database.upgrade(), not the alembic CLI")
 
 with engine.begin() as connection:
     context.configure(

@@ -35,7 +35,8 @@ def _write(tmp_path: Path, text: str) -> Path:
 def test_every_error_names_file_line_and_field(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
-        "instance:\n  name: X\n  timezone: Mars/Olympus\nweb:\n  port: 70000\n  colour: blue\ndemo:\n  districts: 0\n",
+        "instance:\n  name: X\n  timezone: Mars/Olympus\n"
+        "web:\n  port: 70000\n  colour: blue\ndemo:\n  districts: 0\n",
     )
     with pytest.raises(ConfigError) as info:
         load_settings(path)
@@ -50,7 +51,7 @@ def test_every_error_names_file_line_and_field(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("web: [1, 2\n", ":1: not valid YAML"),
+        ("web: [1, 2\n", ":2: not valid YAML: expected ',' or ']'"),
         ("- a\n- b\n", ":1: the file must be a mapping of sections"),
         ("web:\n  port: 1\n  port: 2\n", ":3: web.port: duplicate key"),
         ("nosuchsection: {}\n", ":1: nosuchsection: Extra inputs are not permitted"),

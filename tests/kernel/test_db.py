@@ -38,7 +38,6 @@ def test_migrated_schema_matches_the_models(migrated_engine: Engine) -> None:
     assert diff == []
 
 
-
 def test_registry_round_trip_keeps_aware_times_and_tags(migrated_engine: Engine) -> None:
     factory = make_session_factory(migrated_engine)
     with session_scope(factory) as session:
@@ -74,7 +73,7 @@ def test_unique_codes_and_foreign_keys_are_enforced(migrated_engine: Engine) -> 
     with pytest.raises(IntegrityError), session_scope(factory) as session:
         session.add(School(code="S1", name="x", district_id=9999, kind=SchoolKind.OTHER))
     with pytest.raises(IntegrityError), session_scope(factory) as session:
-        session.add(User(username="u", password_hash="h", role="nonsense"))  # type: ignore[arg-type]
+        session.add(User(username="u", password_hash="h", role="nonsense"))
 
 
 def test_bad_database_urls_give_clear_errors() -> None:

@@ -24,10 +24,16 @@ from kernel.secrets import (
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("rtsp://admin:S3cr3t!@10.0.0.5:554/Streaming/Channels/101", "rtsp://***:***@10.0.0.5:554/Streaming/Channels/101"),
+        (
+            "rtsp://admin:S3cr3t!@10.0.0.5:554/Streaming/Channels/101",
+            "rtsp://***:***@10.0.0.5:554/Streaming/Channels/101",
+        ),
         ("rtsp://admin@10.0.0.5/live", "rtsp://***@10.0.0.5/live"),
         ("rtsp://10.0.0.5/cam?channel=1&password=S3cr3t", "rtsp://10.0.0.5/cam?channel=1&password=***"),
-        ("rtsp://10.0.0.5/cam/realmonitor?channel=1&subtype=0", "rtsp://10.0.0.5/cam/realmonitor?channel=1&subtype=0"),
+        (
+            "rtsp://10.0.0.5/cam/realmonitor?channel=1&subtype=0",
+            "rtsp://10.0.0.5/cam/realmonitor?channel=1&subtype=0",
+        ),
         ("redis://:pw@redis:6379/0", "redis://***:***@redis:6379/0"),
     ],
 )

@@ -1,0 +1,134 @@
+"""The one-command demo, run as a user runs it: a real process, real RTSP, the console over HTTP, SIGTERM."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import httpx
+import pytest
+
+from ingest.simulator import ClipLibrary
+
+STOP_WITHIN_S = 8.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class DemoProcess:
+    """``campuswatch demo`` in a child process, its output collected line by line."""
+
+    def __init__(self, config_file: Path) -> None:
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "campuswatch.cli", "demo", "--config", str(config_file)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def wait_for(self, marker: str, timeout_s: float = 60.0) -> str:
+        """Read output until a line containing ``marker``; fail with everything read if it never comes."""
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line and self.proc.poll() is not None:
+                break
+            self.lines.append(line.rstrip("\n"))
+            if marker in line:
+                return line
+        pytest.fail(f"no {marker!r} in the demo's output:\n" + "\n".join(self.lines))
+
+    def terminate(self) -> float:
+        """Send SIGTERM; return the seconds until the process exited."""
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=STOP_WITHIN_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            pytest.fail(f"the demo did not stop within {STOP_WITHIN_S} s of SIGTERM")
+        assert self.proc.stdout is not None
+        self.lines += self.proc.stdout.read().splitlines()
+        return time.monotonic() - started
+
+
+@pytest.fixture
+def demo_config(tmp_path: Path, sim_clips: ClipLibrary, sim_data_dir: Path) -> Iterator[tuple[Path, int]]:
+    data_dir = tmp_path / "demo"
+    data_dir.mkdir()
+    # Reuse the session's rendered clips instead of rendering the demo's own.
+    shutil.copytree(sim_data_dir / "sim-clips", data_dir / "sim-clips")
+    web_port = _free_port()
+    config = tmp_path / "demo.yaml"
+    config.write_text(
+        f"data_dir: {data_dir}\n"
+        "web:\n  host: 127.0.0.1\n"
+        f"  port: {web_port}\n"
+        f"simulator:\n  port: {_free_port()}\n"
+        f"  clip_gops: {sim_clips.settings.gops}\n"
+        "demo:\n  districts: 2\n  schools_per_district: 2\n  cameras_per_school: 3\n",
+        encoding="utf-8",
+    )
+    yield config, web_port
+
+
+def test_demo_serves_a_bureau_over_rtsp_and_stops_on_sigterm(demo_config: tuple[Path, int]) -> None:
+    config, web_port = demo_config
+    demo = DemoProcess(config)
+    try:
+        login_line = demo.wait_for("login:")
+        password = login_line.split("/")[-1].strip()
+        demo.wait_for("Uvicorn running")
+        base = f"http://127.0.0.1:{web_port}"
+        with httpx.Client(base_url=base, timeout=10) as client:
+            assert client.get("/api/cameras").status_code == 401
+            response = client.post("/login", data={"username": "admin", "password": password})
+            assert response.status_code == 303
+            cameras = client.get("/api/cameras", params={"limit": 100}).json()
+            page = client.get("/").text
+        assert cameras["total"] == 12
+        assert page.count("<tr") >= 4  # header + 4 schools
+        url = cameras["items"][0]["main_url"]
+        assert url.startswith("rtsp://127.0.0.1:")
+        with av.open(url, options={"rtsp_transport": "tcp", "timeout": "5000000"}) as container:
+            frame = next(container.decode(video=0))
+        assert (frame.width, frame.height) == (640, 360)
+    finally:
+        stop_s = demo.terminate()
+    assert demo.proc.returncode == 0, "\n".join(demo.lines)
+    assert stop_s < STOP_WITHIN_S
+    assert any("camera simulator stopped" in line for line in demo.lines)
+    assert any("demo stopped" in line for line in demo.lines)
+
+
+def test_demo_restart_keeps_bureau_and_password(demo_config: tuple[Path, int]) -> None:
+    config, _ = demo_config
+    first = DemoProcess(config)
+    try:
+        password = first.wait_for("login:").split("/")[-1].strip()
+        first.wait_for("Uvicorn running")
+    finally:
+        first.terminate()
+    second = DemoProcess(config)
+    try:
+        registry = second.wait_for("registry:")
+        again = second.wait_for("login:").split("/")[-1].strip()
+    finally:
+        second.terminate()
+    assert "0 created" in registry and "12 unchanged" in registry
+    assert again == password
+    assert second.proc.returncode == 0
