@@ -8,46 +8,17 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 
+from campuswatch.cli_support import cli_settings, config_option, data_dir_option
 from config import ConfigError, Settings, load_settings
 from ingest.simulator.cli import simulate_command
 from kernel.errors import KernelError
-from kernel.logs import configure_logging
 from registry.cli import fleet_group
 from web.cli import user_group
 
 log = logging.getLogger(__name__)
-
-
-def settings_from(config_file: Path | None, data_dir: Path | None, **extra: Any) -> Settings:
-    """Load the settings, with ``--data-dir`` overriding the file and the environment; exit 2 on errors."""
-    overrides: dict[str, Any] = dict(extra)
-    if data_dir is not None:
-        overrides["data_dir"] = data_dir
-    try:
-        return load_settings(config_file, **overrides)
-    except ConfigError as err:
-        click.echo(str(err), err=True)
-        sys.exit(2)
-
-
-config_option = click.option(
-    "--config",
-    "config_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="YAML configuration file (see config/example.yaml).",
-)
-data_dir_option = click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    envvar="CAMPUSWATCH_DATA_DIR",
-    help="Data directory (database, key files, clips). Env: CAMPUSWATCH_DATA_DIR.",
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,8 +51,7 @@ def migrate(config_file: Path | None, data_dir: Path | None) -> None:
     from campuswatch.database import upgrade
     from kernel.db import make_engine
 
-    settings = settings_from(config_file, data_dir)
-    configure_logging(settings.logging.level, json_lines=settings.logging.json_lines)
+    settings = cli_settings(config_file, data_dir)
     engine = make_engine(settings.database_url())
     try:
         upgrade(engine)
@@ -103,8 +73,7 @@ def serve(config_file: Path | None, data_dir: Path | None, host: str | None, por
     from kernel.db import make_engine
     from web.app import create_app
 
-    settings = settings_from(config_file, data_dir)
-    configure_logging(settings.logging.level, json_lines=settings.logging.json_lines)
+    settings = cli_settings(config_file, data_dir)
     engine = make_engine(settings.database_url())
     with _sigterm_interrupts():
         try:
@@ -129,8 +98,7 @@ def demo(config_file: Path | None, data_dir: Path | None, port: int | None, rtsp
     """Run the embedded demo: a simulated bureau over real RTSP, and the console on http://127.0.0.1:8000."""
     from campuswatch.demo import DEMO_CONFIG, run_demo
 
-    settings = settings_from(config_file or DEMO_CONFIG, data_dir)
-    configure_logging(settings.logging.level, json_lines=settings.logging.json_lines)
+    settings = cli_settings(config_file or DEMO_CONFIG, data_dir)
     with _sigterm_interrupts():
         try:
             run_demo(settings, web_port=port, rtsp_port=rtsp_port)

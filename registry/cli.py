@@ -15,11 +15,10 @@ from typing import Any
 import click
 from sqlalchemy.orm import Session, sessionmaker
 
-from campuswatch.database import upgrade
-from config import ConfigError, Settings, load_settings
-from kernel.db import make_engine, make_session_factory, session_scope
+from campuswatch.cli_support import cli_settings, config_option, data_dir_option, migrated_database, verbose_option
+from config import Settings
+from kernel.db import session_scope
 from kernel.errors import KernelError
-from kernel.logs import configure_logging
 from kernel.secrets import SecretBox
 from registry.errors import FleetImportError, RegistryError
 from registry.fleet_file import ProgressCallback, write_fleet_file
@@ -28,58 +27,21 @@ from registry.generate import generate_fleet
 
 _PHASES = {"read": "reading", "validate": "checking", "write": "writing"}
 
-config_option = click.option(
-    "--config",
-    "config_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="YAML configuration file (see config/example.yaml).",
-)
-data_dir_option = click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Data directory (database, key file); overrides the configuration.",
-)
-verbose_option = click.option(
-    "-v", "--verbose", is_flag=True, help="Log at the configured level (default: warnings)."
-)
-
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def fleet_group() -> None:
     """Import, export and generate fleet files (districts, schools and cameras; CSV or XLSX)."""
 
 
-def _settings(config_file: Path | None, data_dir: Path | None, verbose: bool) -> Settings:
-    overrides: dict[str, Any] = {}
-    if data_dir is not None:
-        overrides["data_dir"] = data_dir
-    try:
-        settings = load_settings(config_file, **overrides)
-    except ConfigError as err:
-        click.echo(str(err), err=True)
-        sys.exit(2)
-    # Quiet by default: the command prints its own summary, and migrations log at INFO on every run.
-    configure_logging(settings.logging.level if verbose else "WARNING", json_lines=settings.logging.json_lines)
-    return settings
-
-
 @contextmanager
 def _database(settings: Settings) -> Iterator[tuple[sessionmaker[Session], SecretBox]]:
     """A migrated database's session factory and this installation's secret box."""
-    try:
-        engine = make_engine(settings.database_url())
-    except (KernelError, OSError) as err:
-        raise click.ClickException(str(err)) from err
-    try:
-        upgrade(engine)
-        box = SecretBox.for_data_dir(settings.data_dir)
-        yield make_session_factory(engine), box
-    except KernelError as err:
-        raise click.ClickException(str(err)) from err
-    finally:
-        engine.dispose()
+    with migrated_database(settings) as factory:
+        try:
+            box = SecretBox.for_data_dir(settings.data_dir)
+        except KernelError as err:
+            raise click.ClickException(str(err)) from err
+        yield factory, box
 
 
 @contextmanager
@@ -118,7 +80,7 @@ def import_command(
     Cameras are matched by camera_code; running the same file again changes nothing. An empty password
     cell keeps the stored password.
     """
-    settings = _settings(config_file, data_dir, verbose)
+    settings = cli_settings(config_file, data_dir, quiet=not verbose)
     with _database(settings) as (factory, box), progress_bar(not no_progress and sys.stderr.isatty()) as progress:
         try:
             with session_scope(factory) as session:
@@ -142,7 +104,7 @@ def import_command(
 @verbose_option
 def export_command(file: Path, config_file: Path | None, data_dir: Path | None, verbose: bool) -> None:
     """Write every camera to FILE (.csv or .xlsx) in the import format, without passwords."""
-    settings = _settings(config_file, data_dir, verbose)
+    settings = cli_settings(config_file, data_dir, quiet=not verbose)
     with _database(settings) as (factory, _box):
         try:
             with session_scope(factory) as session:

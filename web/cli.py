@@ -11,45 +11,19 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campuswatch.database import upgrade
-from config import ConfigError, Settings, load_settings
-from kernel.db import make_engine, make_session_factory, session_scope
-from kernel.errors import KernelError
-from kernel.logs import configure_logging
+from campuswatch.cli_support import cli_settings, config_option, data_dir_option, migrated_database
+from kernel.db import session_scope
 from web.auth import create_user, generate_password, hash_password
 from web.models import Role, User
 
 
-def _settings(config_file: Path | None, data_dir: Path | None) -> Settings:
-    try:
-        settings = load_settings(config_file, **({"data_dir": data_dir} if data_dir is not None else {}))
-    except ConfigError as err:
-        click.echo(str(err), err=True)
-        sys.exit(2)
-    configure_logging("WARNING", json_lines=settings.logging.json_lines)
-    return settings
-
-
 @contextmanager
-def _session(settings: Settings) -> Iterator[Session]:
-    try:
-        engine = make_engine(settings.database_url())
-    except (KernelError, OSError) as err:
-        raise click.ClickException(str(err)) from err
-    try:
-        upgrade(engine)
-        with session_scope(make_session_factory(engine)) as session:
-            yield session
-    except KernelError as err:
-        raise click.ClickException(str(err)) from err
-    finally:
-        engine.dispose()
-
-
-_config = click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False), default=None)
-_data_dir = click.option(
-    "--data-dir", type=click.Path(path_type=Path, file_okay=False), default=None, envvar="CAMPUSWATCH_DATA_DIR"
-)
+def _session(config_file: Path | None, data_dir: Path | None) -> Iterator[Session]:
+    with (
+        migrated_database(cli_settings(config_file, data_dir, quiet=True)) as factory,
+        session_scope(factory) as s,
+    ):
+        yield s
 
 
 @click.group("user")
@@ -70,8 +44,8 @@ def user_group() -> None:
 @click.option(
     "--password-stdin", is_flag=True, help="Read the password from standard input instead of generating one."
 )
-@_config
-@_data_dir
+@config_option
+@data_dir_option
 def create(
     username: str,
     role: str,
@@ -82,7 +56,7 @@ def create(
 ) -> None:
     """Create USERNAME; prints a generated password unless --password-stdin is given."""
     password = _read_password() if password_stdin else generate_password()
-    with _session(_settings(config_file, data_dir)) as session:
+    with _session(config_file, data_dir) as session:
         if session.scalar(select(User.id).where(User.username == username)) is not None:
             raise click.ClickException(f"user {username!r} already exists")
         create_user(session, username, password, Role(role), display_name)
@@ -94,12 +68,12 @@ def create(
 @user_group.command("set-password")
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
-@_config
-@_data_dir
+@config_option
+@data_dir_option
 def set_password(username: str, password_stdin: bool, config_file: Path | None, data_dir: Path | None) -> None:
     """Give USERNAME a new password (generated and printed unless --password-stdin is given)."""
     password = _read_password() if password_stdin else generate_password()
-    with _session(_settings(config_file, data_dir)) as session:
+    with _session(config_file, data_dir) as session:
         user = session.scalar(select(User).where(User.username == username))
         if user is None:
             raise click.ClickException(f"no user {username!r}")
@@ -110,11 +84,11 @@ def set_password(username: str, password_stdin: bool, config_file: Path | None, 
 
 
 @user_group.command("list")
-@_config
-@_data_dir
+@config_option
+@data_dir_option
 def list_users(config_file: Path | None, data_dir: Path | None) -> None:
     """List users with their roles."""
-    with _session(_settings(config_file, data_dir)) as session:
+    with _session(config_file, data_dir) as session:
         for user in session.scalars(select(User).order_by(User.username)):
             state = "" if user.active else " (disabled)"
             click.echo(f"{user.username}\t{user.role.value}\t{user.display_name}{state}")
