@@ -1,7 +1,8 @@
 """Imports every package's tables so that ``Base.metadata`` is complete (for Alembic and tests)."""
 
+from ingest import tables as ingest_tables
 from kernel.db import Base
 from registry import models as registry_models
 from web import models as web_models
 
-__all__ = ["Base", "registry_models", "web_models"]
+__all__ = ["Base", "ingest_tables", "registry_models", "web_models"]

@@ -11,7 +11,7 @@ import zoneinfo
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kernel.db import default_database_url
@@ -106,6 +106,48 @@ class DemoConfig(Section):
     seed: int = Field(2026, ge=0, le=2**31 - 1, description="Seed of the generated names and scenes")
 
 
+class IngestConfig(Section):
+    """Camera stream readers, health and fleet sharding (``campuswatch ingest``)."""
+
+    open_timeout_s: float = Field(5.0, ge=0.5, le=60, description="Longest wait to open a stream")
+    read_timeout_s: float = Field(5.0, ge=0.5, le=60, description="Longest wait for the next packet of a stream")
+    max_concurrent_opens: int = Field(
+        16, ge=1, le=1000, description="Streams a worker opens at the same time (no stampede on restart)"
+    )
+    backoff_initial_s: float = Field(1.0, ge=0.1, le=60, description="First reconnect delay (doubles, jittered)")
+    backoff_max_s: float = Field(60.0, ge=1, le=3600, description="Longest reconnect delay")
+    stable_after_s: float = Field(
+        30.0, ge=1, le=3600, description="A connection up this long resets the reconnect back-off"
+    )
+    no_keyframe_s: float = Field(
+        10.0, ge=2, le=600, description="Connected but no keyframe for this long: degraded (no data)"
+    )
+    analyze_fps: float = Field(5.0, ge=0.2, le=30, description="Frames per second decoded in analyze mode")
+    prefer_sub_stream: bool = Field(
+        True, description="Read the camera's sub stream when it has one (cheaper to decode; same scene)"
+    )
+    heartbeat_s: float = Field(2.0, ge=0.1, le=60, description="Worker heartbeat period (distributed mode)")
+    heartbeat_ttl_s: float = Field(
+        6.0, ge=0.3, le=600, description="A worker silent this long is dead; its cameras move to the others"
+    )
+    figures_every_s: float = Field(
+        10.0, ge=1, le=600, description="How often stream figures (bitrate, fps, ...) are stored"
+    )
+    fleet_refresh_s: float = Field(30.0, ge=1, le=3600, description="How often the camera list is re-read")
+    thumbnail_ttl_s: int = Field(
+        600, ge=10, le=86_400, description="Thumbnails older than this are dropped (distributed mode)"
+    )
+    thumbnail_quality: int = Field(70, ge=20, le=95, description="JPEG quality of thumbnails")
+
+    @field_validator("heartbeat_ttl_s")
+    @classmethod
+    def _ttl_covers_heartbeats(cls, value: float, info: ValidationInfo) -> float:
+        heartbeat = info.data.get("heartbeat_s")
+        if heartbeat is not None and value < 2 * heartbeat:
+            raise ValueError(f"must be at least twice heartbeat_s ({heartbeat} s)")
+        return value
+
+
 class LoggingConfig(Section):
     """Log output."""
 
@@ -127,6 +169,7 @@ class Settings(BaseSettings):
     web: WebConfig = Field(default_factory=WebConfig, description="Web console and API")
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig, description="RTSP camera simulator")
     demo: DemoConfig = Field(default_factory=DemoConfig, description="Demo bureau")
+    ingest: IngestConfig = Field(default_factory=IngestConfig, description="Camera readers and health")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Log output")
 
     def database_url(self) -> str:

@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.middleware.sessions import SessionMiddleware
 
 from config.schema import Settings
+from ingest.thumbnails import ThumbnailStore, create_thumbnail_store
 from kernel.db import make_engine, make_session_factory
 from kernel.secrets import read_or_create_key_file
 from web.auth import LoginRequired
-from web.routers import pages, registry
+from web.routers import health, pages, registry
 
 log = logging.getLogger(__name__)
 SESSION_KEY_FILE = "session.key"
@@ -44,9 +45,15 @@ def create_app(
     *,
     engine: Engine | None = None,
     session_factory: sessionmaker[Session] | None = None,
+    thumbnails: ThumbnailStore | None = None,
 ) -> FastAPI:
-    """Build the web app. An engine passed in is the caller's to close; one made here is closed on shutdown."""
+    """Build the web app. An engine or thumbnail store passed in is the caller's to close; ones made here are
+    closed on shutdown. Without a store, thumbnails are read from Redis when the bus is Redis (distributed)."""
     owns_engine = engine is None and session_factory is None
+    owns_thumbnails = thumbnails is None
+    thumbnail_store = thumbnails or create_thumbnail_store(
+        settings.bus.url.get_secret_value(), settings.ingest.thumbnail_ttl_s
+    )
     if session_factory is None:
         engine = engine or make_engine(settings.database_url(), echo=settings.storage.echo_sql)
         session_factory = make_session_factory(engine)
@@ -54,6 +61,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        if owns_thumbnails:
+            thumbnail_store.close()
         if owns_engine and engine is not None:
             engine.dispose()
 
@@ -65,6 +74,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.session_factory = session_factory
+    app.state.thumbnails = thumbnail_store
     app.add_middleware(
         SessionMiddleware, secret_key=session_secret(settings), session_cookie="cw_session", same_site="lax"
     )
@@ -89,6 +99,7 @@ def create_app(
         return {"status": "ok"}
 
     app.include_router(registry.router)
+    app.include_router(health.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "static"), name="static")
     return app

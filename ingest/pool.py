@@ -1,0 +1,95 @@
+"""The readers of one worker: started and stopped as the worker's share of the fleet changes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from ingest.fleet import CameraTarget
+from ingest.models import ReadMode, StreamFigures
+from ingest.reader import OpenGate, ReaderSettings, StreamReader, StreamSink
+
+log = logging.getLogger(__name__)
+
+
+class ReaderPool:
+    """Owns one :class:`StreamReader` per assigned camera."""
+
+    def __init__(
+        self,
+        sink: StreamSink,
+        settings: ReaderSettings,
+        *,
+        max_concurrent_opens: int,
+        on_removed: Callable[[str], None] | None = None,
+    ) -> None:
+        self._sink = sink
+        self._settings = settings
+        self._gate = OpenGate(max_concurrent_opens)
+        self._on_removed = on_removed
+        self._readers: dict[str, tuple[StreamReader, CameraTarget]] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def codes(self) -> set[str]:
+        """Codes of the cameras being read."""
+        with self._lock:
+            return set(self._readers)
+
+    def apply(self, targets: Mapping[str, CameraTarget]) -> None:
+        """Read exactly ``targets``: start new ones, stop the rest, restart those whose URL changed."""
+        with self._lock:
+            if self._closed:
+                return
+            stale = [
+                code
+                for code, (_, old) in self._readers.items()
+                if code not in targets or targets[code].url != old.url
+            ]
+            stopped = [self._readers.pop(code)[0] for code in stale]
+            for code, target in targets.items():
+                if code not in self._readers:
+                    reader = StreamReader(code, target.url, self._sink, self._settings, self._gate)
+                    self._readers[code] = (reader, target)
+                    reader.start()
+        self._stop_readers(stopped, timeout_s=self._settings.read_timeout_s * 2 + 1)
+        for reader in stopped:
+            if reader.code not in targets and self._on_removed is not None:
+                self._on_removed(reader.code)
+        if stale or len(targets):
+            log.debug("reading %d cameras (%d stopped)", len(self._readers), len(stale))
+
+    def set_mode(self, code: str, mode: ReadMode) -> bool:
+        """Switch camera ``code`` to ``mode``; False if this pool does not read it."""
+        with self._lock:
+            entry = self._readers.get(code)
+        if entry is None:
+            return False
+        entry[0].set_mode(mode)
+        return True
+
+    def figures(self) -> dict[str, StreamFigures]:
+        """Every reader's figures."""
+        with self._lock:
+            readers = [reader for reader, _ in self._readers.values()]
+        return {reader.code: reader.figures() for reader in readers}
+
+    def stop(self, timeout_s: float) -> None:
+        """Stop every reader, waiting ``timeout_s`` in all."""
+        with self._lock:
+            self._closed = True
+            readers = [reader for reader, _ in self._readers.values()]
+            self._readers.clear()
+        self._stop_readers(readers, timeout_s)
+
+    @staticmethod
+    def _stop_readers(readers: list[StreamReader], timeout_s: float) -> None:
+        for reader in readers:
+            reader.request_stop()
+        deadline = time.monotonic() + timeout_s
+        stuck = [r.code for r in readers if not r.join(max(0.0, deadline - time.monotonic()))]
+        if stuck:
+            # A read blocked in FFmpeg ends within its read timeout; the thread then exits on its own.
+            log.warning("%d reader(s) still finishing a blocked read: %s", len(stuck), ", ".join(stuck[:10]))
