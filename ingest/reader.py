@@ -269,7 +269,9 @@ class StreamReader:
             )
         except (av.error.FFmpegError, OSError) as err:
             elapsed = time.monotonic() - started
-            return classify_error(err, elapsed, self._settings.open_timeout_s), self._describe(err)
+            # Whichever strikes first: the open timeout or the socket read timeout inside the RTSP handshake.
+            limit = min(self._settings.open_timeout_s, self._settings.read_timeout_s)
+            return classify_error(err, elapsed, limit), self._describe(err)
         finally:
             self._gate.leave()
         try:
