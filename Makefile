@@ -17,6 +17,7 @@ test: bootstrap
 bench: bootstrap
 	@scripts/services.sh
 	.venv/bin/python benchmarks/fleet_import.py
+	.venv/bin/python benchmarks/ingest_fleet.py
 
 clean:
 	rm -rf .venv .cache data .mypy_cache .ruff_cache .pytest_cache

@@ -13,6 +13,7 @@ import click
 
 from campuswatch.cli_support import cli_settings, config_option, data_dir_option
 from config import ConfigError, Settings, load_settings
+from ingest.cli import ingest_command
 from ingest.simulator.cli import simulate_command
 from kernel.errors import KernelError
 from registry.cli import fleet_group
@@ -121,6 +122,7 @@ def _sigterm_interrupts() -> Iterator[None]:
 main.add_command(fleet_group, "fleet")
 main.add_command(simulate_command, "simulate")
 main.add_command(user_group, "user")
+main.add_command(ingest_command, "ingest")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,11 @@ from campuswatch.database import upgrade
 from campuswatch.serving import run_web
 from config import Settings
 from ingest.errors import SimulatorError
+from ingest.membership import LocalMembership
 from ingest.simulator import CameraSimulator, ClipSettings, demo_camera_specs, fleet_specs, load_schedule_file
+from ingest.thumbnails import MemoryThumbnailStore
+from ingest.worker import IngestWorker
+from kernel.bus import InMemoryBus
 from kernel.db import make_engine, make_session_factory, session_scope
 from kernel.errors import KernelError
 from kernel.secrets import SecretBox
@@ -110,6 +114,9 @@ def run_demo(settings: Settings, *, web_port: int | None = None, rtsp_port: int 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     codes = [row["camera_code"] for row in demo_rows(settings, lambda code: code)]
     simulator: CameraSimulator | None = None
+    worker: IngestWorker | None = None
+    bus = InMemoryBus()
+    thumbnails = MemoryThumbnailStore()
     engine = make_engine(settings.database_url())
     try:
         upgrade(engine)
@@ -127,12 +134,21 @@ def run_demo(settings: Settings, *, web_port: int | None = None, rtsp_port: int 
         factory = make_session_factory(engine)
         with session_scope(factory) as session:
             bureau = seed_demo(session, settings, camera_url)
+        membership = LocalMembership(
+            heartbeat_s=settings.ingest.heartbeat_s, ttl_s=settings.ingest.heartbeat_ttl_s
+        )
+        worker = IngestWorker(settings, factory, bus, thumbnails, membership)
+        worker.start()
         port = settings.web.port if web_port is None else web_port
         _banner(settings, bureau, simulator, port, codes)
-        run_web(create_app(settings, session_factory=factory), settings.web.host, port)
+        run_web(create_app(settings, session_factory=factory, thumbnails=thumbnails), settings.web.host, port)
     finally:
+        # Reverse start order: the web server has returned; then the worker, the simulator, the database.
+        if worker is not None:
+            worker.stop(timeout_s=3.0)
         if simulator is not None:
             simulator.stop(timeout_s=4.0)
+        bus.close()
         engine.dispose()
         log.info("demo stopped")
 

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from config.diagnosis import DiagnosisConfig
 from kernel.db import default_database_url
 from kernel.paths import DEFAULT_DATA_DIR
 
@@ -170,6 +171,9 @@ class Settings(BaseSettings):
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig, description="RTSP camera simulator")
     demo: DemoConfig = Field(default_factory=DemoConfig, description="Demo bureau")
     ingest: IngestConfig = Field(default_factory=IngestConfig, description="Camera readers and health")
+    diagnosis: DiagnosisConfig = Field(
+        default_factory=DiagnosisConfig, description="Video-quality diagnosis on keyframes"
+    )
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Log output")
 
     def database_url(self) -> str:

@@ -30,6 +30,7 @@ class ReaderPool:
         self._gate = OpenGate(max_concurrent_opens)
         self._on_removed = on_removed
         self._readers: dict[str, tuple[StreamReader, CameraTarget]] = {}
+        self._retiring: list[StreamReader] = []
         self._lock = threading.Lock()
         self._closed = False
 
@@ -39,7 +40,11 @@ class ReaderPool:
             return set(self._readers)
 
     def apply(self, targets: Mapping[str, CameraTarget]) -> None:
-        """Read exactly ``targets``: start new ones, stop the rest, restart those whose URL changed."""
+        """Read exactly ``targets``: start new ones, stop the rest, restart those whose URL changed.
+
+        Returns at once: readers being stopped finish their current read (at most a read timeout) on their own
+        and are joined by :meth:`stop`.
+        """
         with self._lock:
             if self._closed:
                 return
@@ -48,18 +53,20 @@ class ReaderPool:
                 for code, (_, old) in self._readers.items()
                 if code not in targets or targets[code].url != old.url
             ]
-            stopped = [self._readers.pop(code)[0] for code in stale]
+            retiring = [self._readers.pop(code)[0] for code in stale]
+            for reader in retiring:
+                reader.request_stop()
+            self._retiring = [r for r in self._retiring if not r.join(0)] + retiring
             for code, target in targets.items():
                 if code not in self._readers:
                     reader = StreamReader(code, target.url, self._sink, self._settings, self._gate)
                     self._readers[code] = (reader, target)
                     reader.start()
-        self._stop_readers(stopped, timeout_s=self._settings.read_timeout_s * 2 + 1)
-        for reader in stopped:
+        for reader in retiring:
             if reader.code not in targets and self._on_removed is not None:
                 self._on_removed(reader.code)
-        if stale or len(targets):
-            log.debug("reading %d cameras (%d stopped)", len(self._readers), len(stale))
+        if retiring:
+            log.debug("reading %d cameras (%d stopped)", len(targets), len(retiring))
 
     def set_mode(self, code: str, mode: ReadMode) -> bool:
         """Switch camera ``code`` to ``mode``; False if this pool does not read it."""
@@ -80,8 +87,9 @@ class ReaderPool:
         """Stop every reader, waiting ``timeout_s`` in all."""
         with self._lock:
             self._closed = True
-            readers = [reader for reader, _ in self._readers.values()]
+            readers = [reader for reader, _ in self._readers.values()] + self._retiring
             self._readers.clear()
+            self._retiring = []
         self._stop_readers(readers, timeout_s)
 
     @staticmethod

@@ -97,14 +97,13 @@ def _camera_id(session: DbSession, code: str) -> int:
 @router.get("/health/summary", summary="Fleet health counts")
 def health_summary(session: DbSession, _user: CurrentUser) -> HealthSummary:
     """Enabled cameras per health state, and open quality faults."""
-    counts = dict(
-        session.execute(
-            select(CameraHealth.state, func.count())
-            .join(Camera, Camera.id == CameraHealth.camera_id)
-            .where(Camera.enabled.is_(True))
-            .group_by(CameraHealth.state)
-        ).tuples()
-    )
+    rows = session.execute(
+        select(CameraHealth.state, func.count())
+        .join(Camera, Camera.id == CameraHealth.camera_id)
+        .where(Camera.enabled.is_(True))
+        .group_by(CameraHealth.state)
+    ).all()
+    counts: dict[HealthState, int] = {state: int(count) for state, count in rows}
     enabled = session.scalar(select(func.count(Camera.id)).where(Camera.enabled.is_(True))) or 0
     faults = (
         session.scalar(select(func.count(CameraQualityFault.id)).where(CameraQualityFault.open.is_(True))) or 0

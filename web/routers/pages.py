@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from ingest.tables import CameraHealth
 from registry.models import Camera, District, School
 from web.auth import SESSION_USER_KEY, CurrentUser, authenticate
 from web.deps import AppSettings, DbSession
@@ -87,6 +88,11 @@ def index(
         .order_by(District.code)
     ).all()
     camera_total = session.scalar(select(func.count(Camera.id))) or 0
+    camera_ids = [c.id for school in schools for c in school.cameras]
+    health = {
+        row.camera_id: row
+        for row in session.scalars(select(CameraHealth).where(CameraHealth.camera_id.in_(camera_ids)))
+    }
     return templates.TemplateResponse(
         request,
         "schools.html",
@@ -100,5 +106,6 @@ def index(
             "pages": max(1, -(-total // size)),
             "school_total": total,
             "camera_total": camera_total,
+            "health": health,
         },
     )

@@ -1,0 +1,226 @@
+"""One ingest worker: its share of the fleet read, diagnosed, thumbnailed, and its health stored and published.
+
+Start order: health recorder, reader pool, shard watcher (which hands the pool its cameras), silence check.
+:meth:`IngestWorker.stop` stops them in reverse order, each with a bounded wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from config import Settings
+from config.diagnosis import DiagnosisConfig
+from ingest.diagnosis import CameraDiagnosis
+from ingest.fleet import CameraTarget, FleetCache
+from ingest.membership import Membership
+from ingest.models import FaultChange, HealthReason, HealthState, Image, Keyframe, ReadMode, StreamFigures
+from ingest.pool import ReaderPool
+from ingest.reader import ReaderSettings, StreamSink
+from ingest.recorder import HealthRecorder
+from ingest.sharding import ShardWatcher
+from ingest.thumbnails import Thumbnail, ThumbnailStore, encode_jpeg
+from kernel.bus import EventBus
+from kernel.clock import utcnow
+from kernel.secrets import SecretBox
+
+log = logging.getLogger(__name__)
+
+_SILENCE_CHECK_S = 1.0
+
+
+def reader_settings(settings: Settings) -> ReaderSettings:
+    """The readers' settings from the ``ingest`` section."""
+    cfg = settings.ingest
+    return ReaderSettings(
+        open_timeout_s=cfg.open_timeout_s,
+        read_timeout_s=cfg.read_timeout_s,
+        backoff_initial_s=cfg.backoff_initial_s,
+        backoff_max_s=cfg.backoff_max_s,
+        stable_after_s=cfg.stable_after_s,
+        no_keyframe_s=cfg.no_keyframe_s,
+        analyze_fps=cfg.analyze_fps,
+    )
+
+
+class FleetSink(StreamSink):
+    """Routes what readers produce: thumbnails, diagnosis, health records."""
+
+    def __init__(
+        self,
+        recorder: HealthRecorder,
+        thumbnails: ThumbnailStore,
+        diagnosis: DiagnosisConfig,
+        targets: FleetCache,
+        *,
+        jpeg_quality: int,
+    ) -> None:
+        self._recorder = recorder
+        self._thumbnails = thumbnails
+        self._diagnosis_config = diagnosis
+        self._targets = targets
+        self._jpeg_quality = jpeg_quality
+        self._lock = threading.Lock()
+        self._diagnoses: dict[str, CameraDiagnosis] = {}
+        self._online: dict[str, float] = {}  # code -> monotonic time of the last keyframe, while connected
+        self._last_jpeg: dict[str, bytes] = {}
+
+    def on_state(self, code: str, state: HealthState, reason: HealthReason, detail: str) -> None:
+        self._recorder.transition(code, state, reason, detail)
+        with self._lock:
+            if state is HealthState.OFFLINE:
+                self._online.pop(code, None)
+            else:
+                self._online.setdefault(code, time.monotonic())
+
+    def on_keyframe(self, keyframe: Keyframe) -> None:
+        jpeg = encode_jpeg(keyframe.image, self._jpeg_quality)
+        self._thumbnails.put(keyframe.camera_code, Thumbnail(jpeg, keyframe.captured_at))
+        diagnosis = self._diagnosis(keyframe.camera_code)
+        with self._lock:
+            self._online[keyframe.camera_code] = time.monotonic()
+            self._last_jpeg[keyframe.camera_code] = jpeg
+        if diagnosis is not None:
+            self._faults(diagnosis.update(keyframe), jpeg)
+
+    def on_frame(self, code: str, at: datetime, image: Image) -> None:
+        """Analyze-mode frames go to analytics (a later issue wires the detector here)."""
+
+    def check_silence(self) -> None:
+        """Raise signal loss for connected cameras whose keyframes stopped coming."""
+        now = time.monotonic()
+        with self._lock:
+            quiet = [(code, now - last) for code, last in self._online.items()]
+        for code, silent_s in quiet:
+            diagnosis = self._diagnosis(code)
+            if diagnosis is not None:
+                with self._lock:
+                    jpeg = self._last_jpeg.get(code)
+                self._faults(diagnosis.silence(utcnow(), silent_s), jpeg)
+
+    def forget(self, code: str) -> None:
+        """Drop the state of a camera this worker no longer reads."""
+        with self._lock:
+            self._diagnoses.pop(code, None)
+            self._online.pop(code, None)
+            self._last_jpeg.pop(code, None)
+
+    def _faults(self, changes: list[FaultChange], jpeg: bytes | None) -> None:
+        for change in changes:
+            self._recorder.fault(change, jpeg if change.active else None)
+
+    def _diagnosis(self, code: str) -> CameraDiagnosis | None:
+        if not self._diagnosis_config.enabled:
+            return None
+        with self._lock:
+            diagnosis = self._diagnoses.get(code)
+        if diagnosis is not None:
+            return diagnosis
+        target = self._targets.targets().get(code)
+        if target is None:
+            return None
+        diagnosis = CameraDiagnosis.from_config(code, target.scene_type, self._diagnosis_config)
+        with self._lock:
+            return self._diagnoses.setdefault(code, diagnosis)
+
+
+class IngestWorker:
+    """Reads this worker's share of the fleet until stopped."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: sessionmaker[Session],
+        bus: EventBus,
+        thumbnails: ThumbnailStore,
+        membership: Membership,
+        *,
+        box: SecretBox | None = None,
+        flush_s: float = 1.0,
+    ) -> None:
+        cfg = settings.ingest
+        self.worker_id = membership.worker_id
+        self._fleet = FleetCache(
+            session_factory,
+            box or SecretBox.for_data_dir(settings.data_dir),
+            refresh_s=cfg.fleet_refresh_s,
+            prefer_sub_stream=cfg.prefer_sub_stream,
+        )
+        self._settings = settings
+        self._pool: ReaderPool | None = None
+        self._recorder = HealthRecorder(
+            session_factory,
+            bus,
+            worker_id=self.worker_id,
+            camera_ids=self._fleet.camera_ids,
+            figures=self._figures,
+            flush_s=flush_s,
+            figures_every_s=cfg.figures_every_s,
+        )
+        self._sink = FleetSink(
+            self._recorder, thumbnails, settings.diagnosis, self._fleet, jpeg_quality=cfg.thumbnail_quality
+        )
+        self._pool = ReaderPool(
+            self._sink,
+            reader_settings(settings),
+            max_concurrent_opens=cfg.max_concurrent_opens,
+            on_removed=self._sink.forget,
+        )
+        self._watcher = ShardWatcher(
+            membership,
+            codes=lambda: self._fleet.targets().keys(),
+            on_change=self._assignment_changed,
+            heartbeat_s=cfg.heartbeat_s,
+        )
+        self._stop = threading.Event()
+        self._silence: threading.Thread | None = None
+
+    def _figures(self) -> dict[str, StreamFigures]:
+        return dict(self._pool.figures()) if self._pool is not None else {}
+
+    def _assignment_changed(self, added: set[str], removed: set[str]) -> None:
+        assert self._pool is not None
+        targets = self._fleet.targets()
+        mine = (self._pool.codes() | added) - removed
+        self._pool.apply({code: targets[code] for code in mine if code in targets})
+        log.info("worker %s reads %d cameras (+%d -%d)", self.worker_id, len(mine), len(added), len(removed))
+
+    def start(self) -> None:
+        """Start reading (returns at once; cameras connect in the background)."""
+        self._recorder.start()
+        self._watcher.start()
+        self._silence = threading.Thread(target=self._silence_loop, name="ingest-silence")
+        self._silence.start()
+
+    def _silence_loop(self) -> None:
+        while not self._stop.wait(_SILENCE_CHECK_S):
+            self._sink.check_silence()
+
+    def set_mode(self, code: str, mode: ReadMode) -> bool:
+        """Switch a camera this worker reads between watch and analyze; False if it reads no such camera."""
+        return self._pool.set_mode(code, mode) if self._pool is not None else False
+
+    def reading(self) -> set[str]:
+        """Codes of the cameras this worker reads now."""
+        return self._pool.codes() if self._pool is not None else set()
+
+    def targets(self) -> Mapping[str, CameraTarget]:
+        """The fleet as this worker last read it."""
+        return self._fleet.targets()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop in reverse start order: silence check, shard watcher (leaves the fleet), readers, recorder."""
+        deadline = time.monotonic() + timeout_s
+        self._stop.set()
+        if self._silence is not None:
+            self._silence.join(_SILENCE_CHECK_S * 2)
+        self._watcher.stop(timeout_s=max(0.5, min(3.0, deadline - time.monotonic())), leave=True)
+        if self._pool is not None:
+            self._pool.stop(timeout_s=max(0.5, deadline - time.monotonic() - 1.0))
+        self._recorder.stop(timeout_s=max(0.5, deadline - time.monotonic()))
+        log.info("ingest worker %s stopped", self.worker_id)
