@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
@@ -16,8 +16,19 @@ import httpx
 import pytest
 
 from ingest.simulator import ClipLibrary
+from registry.generate import generate_fleet
 
 STOP_WITHIN_S = 8.0
+DROP_AT_S = 6.0
+
+
+def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"not within {timeout_s:.1f} s: {what}")
 
 
 def _free_port() -> int:
@@ -73,6 +84,14 @@ def demo_config(tmp_path: Path, sim_clips: ClipLibrary, sim_data_dir: Path) -> I
     # Reuse the session's rendered clips instead of rendering the demo's own.
     shutil.copytree(sim_data_dir / "sim-clips", data_dir / "sim-clips")
     web_port = _free_port()
+    # One camera refuses from t=6 s on: the demo must show it offline within 10 s of that.
+    dropping = generate_fleet(2, 4, 3, 2026)[0]["camera_code"]
+    schedule = tmp_path / "schedule.yaml"
+    schedule.write_text(
+        f"cameras:\n  '{dropping}':\n    default_scene: people_walking\n"
+        f"    drops:\n      - {{at_s: {DROP_AT_S}, mode: refuse}}\n",
+        encoding="utf-8",
+    )
     config = tmp_path / "demo.yaml"
     config.write_text(
         f"data_dir: {data_dir}\n"
@@ -80,6 +99,7 @@ def demo_config(tmp_path: Path, sim_clips: ClipLibrary, sim_data_dir: Path) -> I
         f"  port: {web_port}\n"
         f"simulator:\n  port: {_free_port()}\n"
         f"  clip_gops: {sim_clips.settings.gops}\n"
+        f"  schedule_file: {schedule}\n"
         "demo:\n  districts: 2\n  schools_per_district: 2\n  cameras_per_school: 3\n",
         encoding="utf-8",
     )
@@ -90,6 +110,7 @@ def test_demo_serves_a_bureau_over_rtsp_and_stops_on_sigterm(demo_config: tuple[
     config, web_port = demo_config
     demo = DemoProcess(config)
     try:
+        banner_seen = time.monotonic()
         login_line = demo.wait_for("login:")
         password = login_line.split("/")[-1].strip()
         demo.wait_for("Uvicorn running")
@@ -100,9 +121,22 @@ def test_demo_serves_a_bureau_over_rtsp_and_stops_on_sigterm(demo_config: tuple[
             assert response.status_code == 303
             cameras = client.get("/api/cameras", params={"limit": 100}).json()
             page = client.get("/").text
+            dropping = generate_fleet(2, 4, 3, 2026)[0]["camera_code"]
+            other = cameras["items"][1]["code"]
+            # Live status and thumbnails of the demo cameras.
+            _wait(lambda: client.get("/api/health/summary").json()["online"] >= 10, 15, "cameras online")
+            _wait(lambda: client.get(f"/api/cameras/{other}/thumbnail.jpg").status_code == 200, 10, "a thumbnail")
+            assert client.get(f"/api/cameras/{other}/thumbnail.jpg").content[:2] == b"\xff\xd8"
+            # The scripted drop turns its camera offline within 10 s.
+            _wait(
+                lambda: client.get(f"/api/cameras/{dropping}/health").json()["state"] == "offline",
+                max(0.0, DROP_AT_S + 10 - (time.monotonic() - banner_seen)),
+                "the dropping camera offline",
+            )
         assert cameras["total"] == 12
-        assert page.count("<tr") >= 4  # header + 4 schools
-        url = cameras["items"][0]["main_url"]
+        assert page.count("<tr") >= 5  # header + 4 schools
+        assert page.count('class="thumb"') == 12
+        url = cameras["items"][1]["main_url"]  # items[0] is the camera that refuses from t=6 s
         assert url.startswith("rtsp://127.0.0.1:")
         with av.open(url, options={"rtsp_transport": "tcp", "timeout": "5000000"}) as container:
             frame = next(container.decode(video=0))
