@@ -292,6 +292,8 @@ class ShardWatcher:
             with self._round_lock:
                 self._leave_if_joined()
             return True
+        if thread is threading.current_thread():
+            return False  # called from on_change: the thread ends (and leaves) once this round returns
         thread.join(timeout_s)
         if thread.is_alive():
             logger.warning(

@@ -186,18 +186,18 @@ def test_local_membership() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("make", "message"),
     [
-        ({"heartbeat_s": 0.0}, "heartbeat_s must be positive"),
-        ({"heartbeat_s": 2.0, "ttl_s": 2.0}, "must be longer than heartbeat_s"),
-        ({"worker_id": ""}, "invalid worker id"),
-        ({"worker_id": " padded"}, "invalid worker id"),
-        ({"worker_id": "x" * 201}, "invalid worker id"),
+        (lambda: LocalMembership(heartbeat_s=0.0), "heartbeat_s must be positive"),
+        (lambda: LocalMembership(heartbeat_s=2.0, ttl_s=2.0), "must be longer than heartbeat_s"),
+        (lambda: LocalMembership(""), "invalid worker id"),
+        (lambda: LocalMembership(" padded"), "invalid worker id"),
+        (lambda: LocalMembership("x" * 201), "invalid worker id"),
     ],
 )
-def test_membership_settings_are_checked(kwargs: dict[str, object], message: str) -> None:
+def test_membership_settings_are_checked(make: Callable[[], Membership], message: str) -> None:
     with pytest.raises(MembershipError, match=message):
-        LocalMembership(**kwargs)  # type: ignore[arg-type]  # the values are deliberately wrong
+        make()
 
 
 # -- the watcher on the local membership (rounds driven by hand) -----------------------------------------------
@@ -420,9 +420,12 @@ class Fleet:
         return watcher, share
 
     def live(self) -> list[str]:
+        """The unexpired workers, read directly (score = expiry in ms of the server's clock)."""
         client = self.server.client()
         try:
-            members = cast(list[bytes], client.zrangebyscore(f"{self.namespace}:workers", "-inf", "+inf"))
+            seconds, micros = client.time()
+            now_ms = seconds * 1000 + micros // 1000
+            members = cast(list[bytes], client.zrangebyscore(f"{self.namespace}:workers", f"({now_ms}", "+inf"))
             return sorted(member.decode() for member in members)
         finally:
             client.close()
@@ -651,3 +654,20 @@ def test_a_watcher_started_while_redis_is_down_joins_when_it_is_back(
     assert f"redis://***:***@127.0.0.1:{fleet.server.port}/0" in caplog.text and PASSWORD not in caplog.text
     fleet.server.start()
     assert wait_until(lambda: share.snapshot() == frozenset(codes) and fleet.live() == ["worker-late"])
+
+
+def test_stop_from_on_change_does_not_deadlock() -> None:
+    local = LocalMembership("solo-3-abcdef", heartbeat_s=0.2)
+    calls: list[set[str]] = []
+
+    def on_change(added: set[str], removed: set[str]) -> None:
+        calls.append(added)
+        assert watcher.stop(timeout_s=1.0) is False  # from its own thread: no join, the thread ends after
+
+    watcher = ShardWatcher(local, lambda: ["c1"], on_change)
+    watcher.start()
+    try:
+        assert wait_until(lambda: local.live_workers() == [] and bool(calls), timeout_s=2.0)
+    finally:
+        assert watcher.stop(timeout_s=2.0) is True
+    assert calls == [{"c1"}]
