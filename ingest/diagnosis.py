@@ -7,7 +7,7 @@ and judged against the camera's :class:`config.diagnosis.QualityThresholds`:
 fault           faulty keyframe when
 ==============  ====================================================================================
 black           mean grey <= ``black_luma_max`` and flat share >= ``black_flat_share_min``
-occlusion       flat share (10x10 blocks with grey std <= ``flat_block_std_max``) >= ``occlusion_share_min``
+occlusion       flat share (10x10 blocks, grey std <= ``flat_block_std_max``, not white) >= ``occlusion_share_min``
 too_dark        mean grey <= ``too_dark_luma_max``
 too_bright      mean grey >= ``too_bright_luma_min``
 frozen          the last ``frozen_keyframes`` keyframes show the same picture (change <= ``frozen_change_max``)
@@ -266,7 +266,6 @@ class CameraDiagnosis:
 
     def _observe(self, measures: QualityMeasures, at: datetime) -> list[FaultChange]:
         changes: list[FaultChange] = []
-        details = measures.as_details()
         if self._signal_lost:
             gap = (at - self._last_at).total_seconds() if self._last_at is not None else 0.0
             self._signal_lost = False
@@ -278,7 +277,7 @@ class CameraDiagnosis:
         self._measures = measures
         readings = self._readings(measures)
         for fault in FAULT_ORDER:
-            change = self._step(fault, readings, at, details)
+            change = self._step(fault, readings, at, measures)
             if change is not None:
                 changes.append(change)
         # Clears before raises: a consumer applying them in order never sees two root causes at once.
@@ -319,7 +318,7 @@ class CameraDiagnosis:
         fault: QualityFault,
         readings: Mapping[QualityFault, _Reading],
         at: datetime,
-        details: dict[str, float],
+        measures: QualityMeasures,
     ) -> FaultChange | None:
         track = self._tracks[fault]
         reading = readings[fault]
@@ -345,7 +344,8 @@ class CameraDiagnosis:
             return None
         track.active = raise_now
         track.faulty_run = track.clean_run = 0
-        return self._change(fault, raise_now, at, reading.value, reading.threshold, details)
+        # The measured values go with the event; built only here, as changes are rare.
+        return self._change(fault, raise_now, at, reading.value, reading.threshold, measures.as_details())
 
     def _change(
         self,
@@ -364,4 +364,4 @@ class CameraDiagnosis:
             value,
             threshold,
         )
-        return FaultChange(self.camera_code, fault, active, at, round(value, 3), threshold, dict(details))
+        return FaultChange(self.camera_code, fault, active, at, round(value, 3), threshold, details)
