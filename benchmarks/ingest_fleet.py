@@ -40,6 +40,7 @@ import argparse
 import functools
 import io
 import json
+import logging
 import math
 import os
 import shutil
@@ -58,13 +59,20 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 import av
+import av.error
+from av.container import InputContainer
 
 REPO = Path(__file__).resolve().parent.parent
+log = logging.getLogger("benchmarks.ingest_fleet")
 FFMPEG = "/usr/bin/ffmpeg"
 FLEET_CAMERAS = 15_000
 PYAV_OPTIONS = {"rtsp_transport": "tcp", "analyzeduration": "0", "probesize": "32", "timeout": "5000000"}
 OPENCV_OPTIONS = "rtsp_transport;tcp|analyzeduration;0|probesize;32|timeout;5000000"
 FRIGATE_FPS = 5
+OPENS_AT_ONCE = 16
+"""Streams being opened at the same time, as the worker's ``ingest.max_concurrent_opens`` default: the
+simulator's RTSP server (GStreamer, listen backlog 5) drops connections when 60 arrive at once."""
+OPEN_ATTEMPTS = 3
 
 SOURCE_FPS = 15.0
 """The simulator's clips: 640x360 at 15 fps, one packet per picture, a keyframe every 2 s (README)."""
@@ -127,10 +135,27 @@ class Streams:
     errors: list[str | None] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
+    gate: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(OPENS_AT_ONCE))
+    open_retries: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.counts = [0] * self.count
         self.errors = [None] * self.count
+
+    def open_av(self, url: str) -> InputContainer:
+        """Open ``url`` with PyAV: at most ``OPENS_AT_ONCE`` at a time, a failed open retried (and counted)."""
+        for attempt in range(1, OPEN_ATTEMPTS + 1):
+            with self.gate:
+                try:
+                    return av.open(url, options=PYAV_OPTIONS)
+                except (av.error.FFmpegError, OSError):
+                    if attempt == OPEN_ATTEMPTS:
+                        raise
+                    with self.lock:
+                        self.open_retries += 1
+            time.sleep(1.0)
+        raise AssertionError("unreachable")
 
     def spawn(self, index: int, target: Callable[[int], None]) -> None:
         """Run ``target(index)`` in a daemon thread, recording an exception or an early end as the error."""
@@ -175,11 +200,15 @@ def wait_for_data(
     while True:
         check()
         counts = snapshot()
-        silent = sum(1 for c in counts if c == 0)
+        silent = [i + 1 for i, c in enumerate(counts) if c == 0]
         if not silent:
+            log.info("every stream delivers %s after %.1f s", what, time.monotonic() - start)
             return time.monotonic() - start
         if time.monotonic() - start > timeout_s:
-            raise BenchError(f"{silent} of {len(counts)} stream(s) delivered no {what} within {timeout_s:.0f} s")
+            raise BenchError(
+                f"{len(silent)} of {len(counts)} stream(s) delivered no {what} within {timeout_s:.0f} s "
+                f"(streams {', '.join(map(str, silent[:10]))})"
+            )
         time.sleep(0.1)
 
 
@@ -192,6 +221,7 @@ def measure(
     extra_cpu: Callable[[], float] | None = None,
 ) -> dict[str, Any]:
     """CPU of this process (plus ``extra_cpu()``) and data per stream over a window of ``seconds``."""
+    log.info("measuring for %.0f s", seconds)
     sim0 = proc_cpu_s(sim_pid)
     extra0 = extra_cpu() if extra_cpu else 0.0
     counts0 = snapshot()
@@ -234,7 +264,7 @@ def run_threaded(
         connect_s = wait_for_data(streams.snapshot, streams.check, args.connect_timeout, what)
         time.sleep(args.warmup)
         result = measure(streams.snapshot, streams.check, seconds=args.seconds, sim_pid=args.sim_pid)
-        result["connect_s"] = connect_s
+        result.update(connect_s=connect_s, open_retries=streams.open_retries)
         return result
     finally:
         streams.close()
@@ -242,7 +272,7 @@ def run_threaded(
 
 def demux_reader(url: str, streams: Streams, index: int) -> None:
     """(a) Demux and drop every packet."""
-    with av.open(url, options=PYAV_OPTIONS) as container:
+    with streams.open_av(url) as container:
         stream = container.streams.video[0]
         for packet in container.demux(stream):
             if streams.stop.is_set():
@@ -253,7 +283,7 @@ def demux_reader(url: str, streams: Streams, index: int) -> None:
 
 def decode_reader(url: str, streams: Streams, index: int) -> None:
     """(c) Decode every packet on one thread, drop the frames."""
-    with av.open(url, options=PYAV_OPTIONS) as container:
+    with streams.open_av(url) as container:
         stream = container.streams.video[0]
         codec = stream.codec_context
         codec.thread_count = 1
@@ -331,15 +361,26 @@ def bench_frigate(urls: Sequence[str], args: argparse.Namespace) -> dict[str, An
                 received += n
                 streams.counts[index] = received // size
 
-        def children_cpu() -> float:
-            dead = [i for i, p in enumerate(processes) if p.poll() is not None]
+        def check_started(started: int) -> None:
+            streams.check()
+            dead = [i for i, p in enumerate(processes[:started]) if p.poll() is not None]
             if dead:
                 log = (Path(logdir) / f"{dead[0]}.log").read_text(errors="replace").strip()[-300:]
                 raise BenchError(f"{len(dead)} ffmpeg process(es) exited; stream {dead[0] + 1}: {log!r}")
+
+        def children_cpu() -> float:
+            check_started(len(processes))
             return sum(proc_cpu_s(p.pid) for p in processes)
 
         try:
             for i, url in enumerate(urls):
+                # Start a camera once fewer than OPENS_AT_ONCE are still connecting (no stampede on the server).
+                deadline = time.monotonic() + args.connect_timeout
+                while sum(1 for c in streams.counts[:i] if c == 0) >= OPENS_AT_ONCE:
+                    check_started(i)
+                    if time.monotonic() > deadline:
+                        raise BenchError(f"ffmpeg processes did not connect within {args.connect_timeout:.0f} s")
+                    time.sleep(0.05)
                 with open(Path(logdir) / f"{i}.log", "wb") as errlog:
                     command = [FFMPEG, "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", url]
                     command += ["-r", str(FRIGATE_FPS), "-vf", f"fps={FRIGATE_FPS}"]
@@ -349,11 +390,9 @@ def bench_frigate(urls: Sequence[str], args: argparse.Namespace) -> dict[str, An
                     )
                 streams.spawn(i, read)
 
-            def check() -> None:
-                streams.check()
-                children_cpu()
-
-            connect_s = wait_for_data(streams.snapshot, check, args.connect_timeout, "frames")
+            connect_s = wait_for_data(
+                streams.snapshot, lambda: check_started(len(processes)), args.connect_timeout, "frames"
+            )
             time.sleep(args.warmup)
             result = measure(
                 streams.snapshot, streams.check, seconds=args.seconds, sim_pid=args.sim_pid, extra_cpu=children_cpu
@@ -364,9 +403,10 @@ def bench_frigate(urls: Sequence[str], args: argparse.Namespace) -> dict[str, An
             streams.stop.set()
             for process in processes:
                 process.terminate()
+            deadline = time.monotonic() + 10.0
             for process in processes:
                 try:
-                    process.wait(5)
+                    process.wait(max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
@@ -384,7 +424,8 @@ def fleet_rows(count: int, url_base: str) -> list[dict[str, str]]:
     schools = max(1, math.ceil(count / per_school))
     rows = generate_fleet(min(3, schools), schools, per_school)[:count]
     for i, row in enumerate(rows, start=1):
-        row.update(main_url=f"{url_base}CAM{i:05d}", sub_url="", username="", password="")
+        # Every camera enabled: the generator disables a few, as in a real fleet, but every mode reads all N.
+        row.update(main_url=f"{url_base}CAM{i:05d}", sub_url="", username="", password="", enabled="true")
     return rows
 
 
@@ -404,6 +445,7 @@ def bench_watch(count: int, args: argparse.Namespace) -> dict[str, Any]:
     from kernel.secrets import SecretBox
     from registry.fleet_file import FleetRow
     from registry.fleet_io import import_rows
+    from registry.models import Camera
 
     class CountingThumbnails(MemoryThumbnailStore):
         """In-memory thumbnails that also count them: one per decoded keyframe."""
@@ -447,7 +489,18 @@ def bench_watch(count: int, args: argparse.Namespace) -> dict[str, Any]:
                 def check() -> None:
                     pass  # the worker reconnects by itself; a stream that stays down shows as no keyframes
 
-                connect_s = wait_for_data(snapshot, check, args.connect_timeout, "keyframes")
+                try:
+                    connect_s = wait_for_data(snapshot, check, args.connect_timeout, "keyframes")
+                except BenchError as err:
+                    silent = [code for code, n in zip(codes, snapshot(), strict=True) if n == 0]
+                    with session_scope(factory) as session:
+                        states = session.execute(
+                            select(Camera.code, CameraHealth.state, CameraHealth.reason, CameraHealth.detail)
+                            .join(CameraHealth, CameraHealth.camera_id == Camera.id)
+                            .where(Camera.code.in_(silent[:5]))
+                        ).all()
+                    told = "; ".join(f"{c}: {st.value} {r.value} {d}" for c, st, r, d in states) or "no health yet"
+                    raise BenchError(f"{err} — worker's health of those cameras: {told}") from err
                 time.sleep(args.warmup)
                 result = measure(snapshot, check, seconds=args.seconds, sim_pid=args.sim_pid)
                 result["connect_s"] = connect_s
@@ -567,16 +620,23 @@ def run_mode(mode: Mode, args: argparse.Namespace, url_base: str, sim_pid: int) 
     command += ["--cameras", str(args.cameras), "--seconds", str(args.seconds), "--warmup", str(args.warmup)]
     command += ["--connect-timeout", str(args.connect_timeout), "--sim-pid", str(sim_pid)]
     limit = args.connect_timeout + args.warmup + args.seconds + 2.0 * args.cameras + 60
+    # A session of its own, so that a child that hangs is killed with the ffmpeg processes it started.
+    child = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
-        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=limit, check=False)
+        out, err = child.communicate(timeout=limit)
     except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {limit:.0f} s"}
-    last = (done.stdout.strip().splitlines() or [""])[-1]
+        os.killpg(child.pid, signal.SIGKILL)
+        out, err = child.communicate()
+        tail = " | ".join(err.strip().splitlines()[-5:])
+        return {"error": f"timed out after {limit:.0f} s: {tail}"[:800]}
+    last = (out.strip().splitlines() or [""])[-1]
     try:
         result: dict[str, Any] = json.loads(last)
     except json.JSONDecodeError:
-        tail = " | ".join(done.stderr.strip().splitlines()[-5:])
-        return {"error": f"exit {done.returncode}, no result: {tail}"[:600]}
+        tail = " | ".join(err.strip().splitlines()[-5:])
+        return {"error": f"exit {child.returncode}, no result: {tail}"[:800]}
     return result
 
 
@@ -730,6 +790,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark (or, with ``--child``, one mode of it); print a report and one final JSON line."""
     args = parse_args(argv)
     if args.child:
+        logging.basicConfig(
+            level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+        )
+        log.setLevel(logging.INFO)
+        log.info("mode %s: %d streams at %s…", args.child, args.cameras, args.url_base)
         try:
             result = run_child(args)
         except Exception as err:  # noqa: BLE001 - the parent reports whatever stopped this mode
