@@ -251,6 +251,8 @@ class HealthRecorder:
             values.append(
                 {
                     "camera_id": camera_id,
+                    # The worker reading the camera now corrects a late write by the previous holder.
+                    "worker_id": self._worker_id,
                     "bitrate_kbps": round(fig.bitrate_kbps, 1),
                     "fps": round(fig.fps, 2),
                     "keyframe_interval_s": round(fig.keyframe_interval_s, 2),
