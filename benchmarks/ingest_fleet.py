@@ -719,6 +719,10 @@ def run_mode(mode: Mode, args: argparse.Namespace, url_base: str, sim_pid: int) 
         out, err = child.communicate()
         tail = " | ".join(err.strip().splitlines()[-5:])
         return {"error": f"timed out after {limit:.0f} s: {tail}"[:800]}
+    except BaseException:  # Ctrl-C: its own session does not get the signal, so end it here
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+        raise
     last = (out.strip().splitlines() or [""])[-1]
     try:
         result: dict[str, Any] = json.loads(last)
