@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -42,6 +40,7 @@ from registry.fleet_file import FleetRow
 from registry.fleet_io import import_rows
 from registry.generate import generate_fleet
 from registry.models import Camera
+from tests.servers import RedisServer, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MEMBERSHIP_KEY = f"{DEFAULT_NAMESPACE}:workers"  # see ingest/membership.py: one sorted set, scores = expiry (ms)
@@ -71,12 +70,6 @@ ingest:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def poll(check: Callable[[], str | None], timeout_s: float, interval_s: float = 0.1) -> str | None:
     """Call ``check`` until it returns ``None`` (done) or ``timeout_s`` passes; returns its last complaint."""
     deadline = time.monotonic() + timeout_s
@@ -90,77 +83,16 @@ def poll(check: Callable[[], str | None], timeout_s: float, interval_s: float = 
 # -- a private Redis server ------------------------------------------------------------------------------------
 
 
-class RedisServer:
-    """A ``redis-server`` child on a fixed port, without persistence, that can be SIGKILLed and started again."""
-
-    def __init__(self, port: int, log_path: Path) -> None:
-        self.port = port
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2.0, socket_connect_timeout=2.0)
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def start(self) -> None:
-        command = [
-            "redis-server",
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        client = self.client()
-        try:
-
-            def ping() -> str | None:
-                if not self.running():
-                    return "redis-server exited"
-                try:
-                    return None if client.ping() else "no PONG"
-                except redis.RedisError as err:
-                    return str(err)
-
-            complaint = poll(ping, 5.0, 0.05)
-        finally:
-            client.close()
-        if complaint is not None:
-            self.kill()
-            pytest.fail(f"redis-server did not start on port {self.port} ({complaint}): {self.log_tail()}")
-
-    def kill(self) -> None:
-        """SIGKILL: the membership set is lost, as in a crash (no persistence)."""
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            self.proc.wait(timeout=5)
-            self.proc = None
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-500:] if self.log_path.exists() else ""
-
-    def live_workers(self) -> list[str]:
-        """The members of the membership set that have not expired, by the Redis server's clock."""
-        client = self.client()
-        try:
-            seconds, micros = client.time()
-            now_ms = int(seconds) * 1000 + int(micros) // 1000
-            members = client.zrangebyscore(MEMBERSHIP_KEY, f"({now_ms}", "+inf")
-            return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members)
-        finally:
-            client.close()
+def live_workers(server: RedisServer) -> list[str]:
+    """The members of the membership set that have not expired, by the Redis server's clock."""
+    client = server.client()
+    try:
+        seconds, micros = client.time()
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        members = client.zrangebyscore(MEMBERSHIP_KEY, f"({now_ms}", "+inf")
+        return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members)
+    finally:
+        client.close()
 
 
 # -- worker processes ------------------------------------------------------------------------------------------
@@ -253,7 +185,7 @@ class Cluster:
 
     def live_workers(self) -> list[str]:
         try:
-            return self.redis_server.live_workers()
+            return live_workers(self.redis_server)
         except redis.RedisError:
             return []
 
@@ -375,8 +307,6 @@ class Cluster:
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not on PATH")
     server = RedisServer(free_port(), tmp_path / "redis.log")
     server.start()
     try:

@@ -20,6 +20,7 @@ import pytest
 from ingest.models import HealthReason, HealthState, Image, Keyframe, ReadMode
 from ingest.reader import OpenGate, ReaderSettings, StreamReader, StreamSink, backoff_delay
 from ingest.simulator import CameraSchedule, CameraSimulator, ClipLibrary, Drop, SceneKind, build_camera_specs
+from tests.servers import free_port
 
 ReaderFactory = Callable[..., tuple[StreamReader, "RecordingSink"]]
 FAST = ReaderSettings(
@@ -272,9 +273,7 @@ def _simulate_args(port: int, data_dir: Path, gops: int) -> list[str]:
 
 @pytest.fixture
 def simulator_process(sim_data_dir: Path, sim_clips: ClipLibrary) -> Iterator[SimulatorProcess]:
-    port_holder = socket.create_server(("127.0.0.1", 0))
-    port = port_holder.getsockname()[1]
-    port_holder.close()
+    port = free_port()
     procs: list[subprocess.Popen[bytes]] = []
 
     def start() -> int:

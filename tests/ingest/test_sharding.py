@@ -10,7 +10,6 @@ import hashlib
 import logging
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -23,7 +22,6 @@ from pathlib import Path
 from typing import cast
 
 import pytest
-import redis
 
 from ingest.errors import IngestError
 from ingest.membership import (
@@ -34,6 +32,7 @@ from ingest.membership import (
     new_worker_id,
 )
 from ingest.sharding import ShardingError, ShardWatcher, assigned, owner, owners, weight
+from tests.servers import RedisServer, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "Sh4rd-S3cret-pw"
@@ -304,79 +303,9 @@ def test_local_watcher_thread_starts_at_once_and_stops_bounded() -> None:
 # -- a private Redis server ------------------------------------------------------------------------------------
 
 
-class RedisServer:
-    """A ``redis-server`` child process on a fixed port that can be killed and started again."""
-
-    def __init__(self, port: int, log_path: Path) -> None:
-        self.port = port
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://:{PASSWORD}@127.0.0.1:{self.port}/0"
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(
-            host="127.0.0.1", port=self.port, password=PASSWORD, socket_timeout=2.0, socket_connect_timeout=2.0
-        )
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    "redis-server",
-                    "--port",
-                    str(self.port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--requirepass",
-                    PASSWORD,
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        client = self.client()
-        try:
-
-            def ready() -> bool:
-                try:
-                    return bool(client.ping())
-                except redis.RedisError:
-                    return False
-
-            if not wait_until(ready, timeout_s=5.0, poll_s=0.05):
-                self.kill()
-                pytest.fail(f"redis-server did not start on port {self.port}: {self.log_path.read_text()[-500:]}")
-        finally:
-            client.close()
-
-    def kill(self) -> None:
-        """SIGKILL: the set of workers is lost, as in a crash (no persistence)."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-            self.proc = None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not on PATH")
-    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis") / "redis.log")
+    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis") / "redis.log", password=PASSWORD)
     server.start()
     try:
         yield server
