@@ -305,10 +305,12 @@ class CameraSimulator:
             self._context.pop_thread_default()
 
     def _shutdown_in_loop(self, *_: object) -> bool:
-        with self._lock:
-            clients = list(self._clients)
-        for client in clients:
-            client.close()
+        gst = self._gst
+        assert gst is not None and self._server is not None
+        # Let the server remove its own clients: closing one ourselves while its peer is half-way through a
+        # handshake leaves GLib spinning on a dead stream (seen when readers and the simulator stop together).
+        remove = gst.GstRtspServer.RTSPFilterResult.REMOVE
+        self._server.client_filter(lambda *_args: remove, None)
         for source in (self._tick_source, self._server_source):
             if source is not None and not source.is_destroyed():
                 source.destroy()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 
 from ingest.simulator import ClipLibrary
 from registry.generate import generate_fleet
+from tests.servers import free_port
 
 STOP_WITHIN_S = 8.0
 DROP_AT_S = 6.0
@@ -29,13 +29,6 @@ def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
             return
         time.sleep(0.2)
     pytest.fail(f"not within {timeout_s:.1f} s: {what}")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class DemoProcess:
@@ -71,7 +64,10 @@ class DemoProcess:
             self.proc.wait(timeout=STOP_WITHIN_S)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            pytest.fail(f"the demo did not stop within {STOP_WITHIN_S} s of SIGTERM")
+            assert self.proc.stdout is not None
+            everything = [*self.lines, *self.proc.stdout.read().splitlines()]
+            tail = "\n".join([line for line in everything if "CRITICAL" not in line and line.strip()][-30:])
+            pytest.fail(f"the demo did not stop within {STOP_WITHIN_S} s of SIGTERM:\n{tail}")
         assert self.proc.stdout is not None
         self.lines += self.proc.stdout.read().splitlines()
         return time.monotonic() - started
@@ -83,7 +79,7 @@ def demo_config(tmp_path: Path, sim_clips: ClipLibrary, sim_data_dir: Path) -> I
     data_dir.mkdir()
     # Reuse the session's rendered clips instead of rendering the demo's own.
     shutil.copytree(sim_data_dir / "sim-clips", data_dir / "sim-clips")
-    web_port = _free_port()
+    web_port = free_port()
     # One camera refuses from t=6 s on: the demo must show it offline within 10 s of that.
     dropping = generate_fleet(2, 4, 3, 2026)[0]["camera_code"]
     schedule = tmp_path / "schedule.yaml"
@@ -97,7 +93,7 @@ def demo_config(tmp_path: Path, sim_clips: ClipLibrary, sim_data_dir: Path) -> I
         f"data_dir: {data_dir}\n"
         "web:\n  host: 127.0.0.1\n"
         f"  port: {web_port}\n"
-        f"simulator:\n  port: {_free_port()}\n"
+        f"simulator:\n  port: {free_port()}\n"
         f"  clip_gops: {sim_clips.settings.gops}\n"
         f"  schedule_file: {schedule}\n"
         "demo:\n  districts: 2\n  schools_per_district: 2\n  cameras_per_school: 3\n",
