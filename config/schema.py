@@ -124,6 +124,13 @@ class IngestConfig(Section):
         10.0, ge=2, le=600, description="Connected but no keyframe for this long: degraded (no data)"
     )
     analyze_fps: float = Field(5.0, ge=0.2, le=30, description="Frames per second decoded in analyze mode")
+    watch_keyframe_every_s: float = Field(
+        10.0,
+        ge=0,
+        le=600,
+        description="Watch mode decodes at most one keyframe per this many seconds (0: every keyframe); "
+        "thumbnails and quality diagnosis refresh at this pace, health from every packet",
+    )
     prefer_sub_stream: bool = Field(
         True, description="Read the camera's sub stream when it has one (cheaper to decode; same scene)"
     )

@@ -83,6 +83,13 @@ class ReaderPool:
             readers = [reader for reader, _ in self._readers.values()]
         return {reader.code: reader.figures() for reader in readers}
 
+    def since_keyframe(self) -> dict[str, float]:
+        """Seconds since the last keyframe arrived, for every connected reader."""
+        with self._lock:
+            readers = [reader for reader, _ in self._readers.values()]
+        ages = {reader.code: reader.since_keyframe_s() for reader in readers}
+        return {code: age for code, age in ages.items() if age is not None}
+
     def stop(self, timeout_s: float) -> None:
         """Stop every reader, waiting ``timeout_s`` in all."""
         with self._lock:

@@ -25,7 +25,7 @@ from ingest.models import FaultChange, HealthReason, HealthState, StreamFigures
 from ingest.tables import CameraHealth, CameraHealthTransition, CameraQualityFault
 from kernel.bus import Event, EventBus
 from kernel.clock import utcnow
-from kernel.db import session_scope
+from kernel.db import insert_new, session_scope
 from kernel.errors import KernelError
 
 log = logging.getLogger(__name__)
@@ -142,17 +142,29 @@ class HealthRecorder:
         events: list[Event] = []
         with session_scope(self._factory) as session:
             wanted = {ids[i.code] for i in items if isinstance(i, _Transition) and i.code in ids}
-            rows = {
-                row.camera_id: row
-                for row in session.scalars(select(CameraHealth).where(CameraHealth.camera_id.in_(wanted)))
-            }
+            rows = self._health_rows(session, wanted)
+            # First sightings: insert their rows now, ignoring those another worker inserted meanwhile (a
+            # camera handed over at its first connection), so that no unique violation fails the whole batch.
+            firsts: dict[int, _Transition] = {}
+            for item in items:
+                if isinstance(item, _Transition) and item.code in ids and ids[item.code] not in rows:
+                    firsts.setdefault(ids[item.code], item)
+            fresh = insert_new(
+                session,
+                CameraHealth,
+                [self._first_row(camera_id, item) for camera_id, item in firsts.items()],
+                key="camera_id",
+            )
+            if firsts:
+                rows.update(self._health_rows(session, set(firsts)))
             for item in items:
                 code = item.code if isinstance(item, _Transition) else item.change.camera_code
                 camera_id = ids.get(code)
                 if camera_id is None:
                     continue  # removed from the fleet meanwhile
                 if isinstance(item, _Transition):
-                    event = self._store_transition(session, rows, camera_id, item)
+                    event = self._store_transition(session, rows, camera_id, item, first=camera_id in fresh)
+                    fresh.discard(camera_id)
                 else:
                     event = self._store_fault(session, camera_id, item)
                 if event is not None:
@@ -161,11 +173,28 @@ class HealthRecorder:
                 self._store_figures(session, ids)
         return events
 
+    @staticmethod
+    def _health_rows(session: Session, camera_ids: set[int]) -> dict[int, CameraHealth]:
+        query = select(CameraHealth).where(CameraHealth.camera_id.in_(camera_ids))
+        return {row.camera_id: row for row in session.scalars(query)}
+
+    def _first_row(self, camera_id: int, item: _Transition) -> dict[str, object]:
+        return {
+            "camera_id": camera_id,
+            "state": item.state,
+            "reason": item.reason,
+            "detail": item.detail,
+            "since": item.at,
+            "worker_id": self._worker_id,
+            "updated_at": item.at,
+        }
+
     def _store_transition(
-        self, session: Session, rows: dict[int, CameraHealth], camera_id: int, item: _Transition
+        self, session: Session, rows: dict[int, CameraHealth], camera_id: int, item: _Transition, *, first: bool
     ) -> Event | None:
-        row = rows.get(camera_id)
-        previous = row.state if row is not None else None
+        """Record ``item``; ``first``: its row was just inserted by this batch (no previous state)."""
+        row = rows[camera_id]
+        previous = None if first else row.state
         session.add(
             CameraHealthTransition(
                 camera_id=camera_id,
@@ -177,10 +206,6 @@ class HealthRecorder:
                 worker_id=self._worker_id,
             )
         )
-        if row is None:
-            row = CameraHealth(camera_id=camera_id, since=item.at, updated_at=item.at)
-            session.add(row)
-            rows[camera_id] = row
         if previous is not item.state:
             row.since = item.at
         row.state, row.reason, row.detail = item.state, item.reason, item.detail

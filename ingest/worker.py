@@ -45,6 +45,7 @@ def reader_settings(settings: Settings) -> ReaderSettings:
         stable_after_s=cfg.stable_after_s,
         no_keyframe_s=cfg.no_keyframe_s,
         analyze_fps=cfg.analyze_fps,
+        watch_keyframe_every_s=cfg.watch_keyframe_every_s,
     )
 
 
@@ -67,23 +68,22 @@ class FleetSink(StreamSink):
         self._jpeg_quality = jpeg_quality
         self._lock = threading.Lock()
         self._diagnoses: dict[str, CameraDiagnosis] = {}
-        self._online: dict[str, float] = {}  # code -> monotonic time of the last keyframe, while connected
+        self._online: set[str] = set()  # cameras connected now
         self._last_jpeg: dict[str, bytes] = {}
 
     def on_state(self, code: str, state: HealthState, reason: HealthReason, detail: str) -> None:
         self._recorder.transition(code, state, reason, detail)
         with self._lock:
             if state is HealthState.OFFLINE:
-                self._online.pop(code, None)
+                self._online.discard(code)
             else:
-                self._online.setdefault(code, time.monotonic())
+                self._online.add(code)
 
     def on_keyframe(self, keyframe: Keyframe) -> None:
         jpeg = encode_jpeg(keyframe.image, self._jpeg_quality)
         self._thumbnails.put(keyframe.camera_code, Thumbnail(jpeg, keyframe.captured_at))
         diagnosis = self._diagnosis(keyframe.camera_code)
         with self._lock:
-            self._online[keyframe.camera_code] = time.monotonic()
             self._last_jpeg[keyframe.camera_code] = jpeg
         if diagnosis is not None:
             self._faults(diagnosis.update(keyframe), jpeg)
@@ -91,11 +91,14 @@ class FleetSink(StreamSink):
     def on_frame(self, code: str, at: datetime, image: Image) -> None:
         """Analyze-mode frames go to analytics (a later issue wires the detector here)."""
 
-    def check_silence(self) -> None:
-        """Raise signal loss for connected cameras whose keyframes stopped coming."""
-        now = time.monotonic()
+    def check_silence(self, since_keyframe: Mapping[str, float]) -> None:
+        """Raise signal loss for connected cameras whose keyframes stopped coming.
+
+        ``since_keyframe``: seconds since each connected camera's last keyframe *arrived* (watch mode decodes only
+        a sample of them, so the decoded ones do not tell).
+        """
         with self._lock:
-            quiet = [(code, now - last) for code, last in self._online.items()]
+            quiet = [(code, since_keyframe[code]) for code in self._online if code in since_keyframe]
         for code, silent_s in quiet:
             diagnosis = self._diagnosis(code)
             if diagnosis is not None:
@@ -107,7 +110,7 @@ class FleetSink(StreamSink):
         """Drop the state of a camera this worker no longer reads."""
         with self._lock:
             self._diagnoses.pop(code, None)
-            self._online.pop(code, None)
+            self._online.discard(code)
             self._last_jpeg.pop(code, None)
 
     def _faults(self, changes: list[FaultChange], jpeg: bytes | None) -> None:
@@ -199,7 +202,8 @@ class IngestWorker:
 
     def _silence_loop(self) -> None:
         while not self._stop.wait(_SILENCE_CHECK_S):
-            self._sink.check_silence()
+            if self._pool is not None:
+                self._sink.check_silence(self._pool.since_keyframe())
 
     def set_mode(self, code: str, mode: ReadMode) -> bool:
         """Switch a camera this worker reads between watch and analyze; False if it reads no such camera."""

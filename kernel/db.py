@@ -7,13 +7,14 @@ gets WAL, a busy timeout and enforced foreign keys; PostgreSQL is used as given 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -112,3 +113,23 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def insert_new(session: Session, model: type[Base], rows: list[dict[str, Any]], key: str) -> set[Any]:
+    """Insert ``rows`` into ``model``'s table, skipping those whose key exists already (SQLite, PostgreSQL).
+
+    Returns the ``key`` values of the rows this call inserted: a row another process inserted first is left as
+    it is, and the caller can tell the two apart without a unique-violation rolling back its transaction.
+    """
+    if not rows:
+        return set()
+    dialect = session.get_bind().dialect.name
+    insert: Callable[[type[Base]], sqlite.Insert | postgresql.Insert]
+    if dialect == "sqlite":
+        insert = sqlite.insert
+    elif dialect == "postgresql":
+        insert = postgresql.insert
+    else:
+        raise DatabaseError(f"insert_new supports SQLite and PostgreSQL, not {dialect}")
+    statement = insert(model).values(rows).on_conflict_do_nothing().returning(getattr(model, key))
+    return set(session.scalars(statement))

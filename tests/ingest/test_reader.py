@@ -122,6 +122,27 @@ def test_watch_mode_reads_keyframes_and_figures(simulator: CameraSimulator, run_
     assert sink.frames == []  # watch mode hands on keyframes only
 
 
+def test_watch_mode_samples_keyframes(simulator: CameraSimulator, run_reader: ReaderFactory) -> None:
+    # Keyframes arrive every 2 s; decoding one per 4 s halves the decoding, not the health of the stream.
+    reader, sink = run_reader(simulator.url("PLAIN"), dataclasses.replace(FAST, watch_keyframe_every_s=4.0))
+    wait_until(lambda: len(sink.keyframes) >= 1, 5, "the first keyframe (always decoded)")
+    ages: list[float] = []
+    deadline = time.monotonic() + 9.0
+    while time.monotonic() < deadline:
+        age = reader.since_keyframe_s()
+        assert age is not None, "connected all along"
+        ages.append(age)
+        time.sleep(0.1)
+    with sink.lock:
+        taken = [k.captured_at for k in sink.keyframes]
+    gaps = [(b - a).total_seconds() for a, b in zip(taken, taken[1:], strict=False)]
+    assert 3 <= len(taken) <= 4, taken  # about 0, 4, 8 (and 12) s: every other keyframe
+    assert all(3.5 <= gap <= 4.5 for gap in gaps), gaps
+    # Every keyframe that arrives counts as a sign of life, decoded or not.
+    assert max(ages) < 2.6, max(ages)
+    assert reader.figures().keyframe_interval_s == pytest.approx(2.0, abs=0.3)
+
+
 def test_mode_switch_without_reconnect(simulator: CameraSimulator, run_reader: ReaderFactory) -> None:
     reader, sink = run_reader(simulator.url("PLAIN"))
     wait_until(lambda: len(sink.keyframes) >= 1, 10, "first keyframe")

@@ -72,6 +72,8 @@ def settings(tmp_path: Path) -> Settings:
             "figures_every_s": 1.0,
             "heartbeat_s": 0.5,
             "heartbeat_ttl_s": 1.5,
+            # Every other keyframe (they come every 2 s): sampling on, and the faults still come quickly.
+            "watch_keyframe_every_s": 4.0,
         },
     )
 
