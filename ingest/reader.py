@@ -130,17 +130,29 @@ def _bgr(frame: VideoFrame) -> Image:
 
 
 class _Rates:
-    """Byte, packet and keyframe arrivals over a sliding window."""
+    """Packet and byte counters, keyframe and decode-error arrivals; rates over a sliding window.
+
+    Non-key packets only bump two counters (the reader's per-packet work is most of its CPU beyond FFmpeg's);
+    :meth:`figures` turns the counters into rates against marks it keeps, the oldest one at least a window old.
+    """
 
     def __init__(self) -> None:
-        self.packets: deque[tuple[float, int]] = deque()
+        self.packets = 0
+        self.bytes = 0
         self.keyframes: deque[float] = deque()
         self.errors: deque[float] = deque()
+        self._marks: deque[tuple[float, int, int]] = deque()
+        self._marks_lock = threading.Lock()  # marks: the reader's thread restarts them, the figures' reads them
 
-    def add_packet(self, now: float, size: int, keyframe: bool) -> None:
-        self.packets.append((now, size))
-        if keyframe:
-            self.keyframes.append(now)
+    def restart(self, now: float) -> None:
+        """A new connection: rates count from ``now``."""
+        with self._marks_lock:
+            self._marks.clear()
+            self._marks.append((now, self.packets, self.bytes))
+
+    # Only the reader's thread appends to and trims the arrival deques; figures() reads a copy.
+    def add_keyframe(self, now: float) -> None:
+        self.keyframes.append(now)
         self._trim(now)
 
     def add_error(self, now: float) -> None:
@@ -149,23 +161,25 @@ class _Rates:
 
     def _trim(self, now: float) -> None:
         horizon = now - _FIGURES_WINDOW_S
-        while self.packets and self.packets[0][0] < horizon:
-            self.packets.popleft()
         for times in (self.keyframes, self.errors):
             while times and times[0] < horizon:
                 times.popleft()
 
     def figures(self, now: float) -> tuple[float, float, float]:
         """(bitrate kbit/s, packets per second, mean keyframe interval s) over the window."""
-        self._trim(now)
-        if len(self.packets) < 2:
+        packets, nbytes = self.packets, self.bytes
+        with self._marks_lock:
+            marks = self._marks
+            marks.append((now, packets, nbytes))
+            while len(marks) > 2 and marks[1][0] <= now - _FIGURES_WINDOW_S:
+                marks.popleft()
+            start, start_packets, start_bytes = marks[0]
+        span = now - start
+        if span < 0.5:
             return 0.0, 0.0, 0.0
-        span = max(now - self.packets[0][0], 1e-3)
-        kbps = sum(size for _, size in self.packets) * 8 / span / 1000
-        fps = len(self.packets) / span
-        kf = list(self.keyframes)
+        kf = [t for t in list(self.keyframes) if t >= now - _FIGURES_WINDOW_S]
         interval = (kf[-1] - kf[0]) / (len(kf) - 1) if len(kf) >= 2 else 0.0
-        return kbps, fps, interval
+        return (nbytes - start_bytes) * 8 / span / 1000, (packets - start_packets) / span, interval
 
 
 class StreamReader:
@@ -299,23 +313,31 @@ class StreamReader:
         stream = container.streams.video[0]
         codec = stream.codec_context
         codec.thread_count = 1  # thousands of decoders: no per-decoder thread pools
+        rates = self._rates
         last_keyframe = time.monotonic()
+        rates.restart(last_keyframe)
         analyze_from_keyframe = False
         next_analyzed = 0.0
         next_watched = 0.0  # the first keyframe of a connection is always decoded
         # A little slack, so that keyframes every 2 s sampled every 10 s are not taken every 12 s by jitter.
         watch_every = self._settings.watch_keyframe_every_s * 0.95
+        no_keyframe_s = self._settings.no_keyframe_s
+        stop = self._stop
         try:
             for packet in container.demux(stream):
-                now = time.monotonic()
-                if self._stop.is_set():
+                # Most packets end at the first ``continue`` below: keep the path to it short.
+                if stop.is_set():
                     return HealthReason.OK, "stopped"
-                if packet.size == 0:
+                size = packet.size
+                if not size:
                     continue  # demuxer flush packet
+                rates.packets += 1
+                rates.bytes += size
                 key = packet.is_keyframe
-                self._rates.add_packet(now, packet.size, key)
                 analyzing = self._mode is ReadMode.ANALYZE
                 if key:
+                    now = time.monotonic()
+                    rates.add_keyframe(now)
                     analyze_from_keyframe = analyzing
                     last_keyframe = self._keyframe_seen = now
                     if not analyzing:
@@ -323,16 +345,19 @@ class StreamReader:
                             continue  # watch mode samples keyframes: this one is not needed
                         next_watched = now + watch_every
                 elif not (analyzing and analyze_from_keyframe):
-                    if now - last_keyframe > self._settings.no_keyframe_s:
+                    # Checked every 16th packet (about a second at 15 fps): a clock read per packet costs.
+                    if not rates.packets & 15 and time.monotonic() - last_keyframe > no_keyframe_s:
                         self._report(HealthState.DEGRADED, HealthReason.NO_DATA, "no keyframe")
                     continue
+                else:
+                    now = time.monotonic()
                 try:
                     frames = codec.decode(packet)
                 except av.error.InvalidDataError as err:
-                    self._rates.add_error(now)
+                    rates.add_error(now)
                     with self._lock:
                         self._figures.decode_errors += 1
-                    if len(self._rates.errors) >= _DECODE_ERRORS_DEGRADED:
+                    if len(rates.errors) >= _DECODE_ERRORS_DEGRADED:
                         self._report(HealthState.DEGRADED, HealthReason.DECODE_ERRORS, self._describe(err))
                     continue
                 for frame in frames:
