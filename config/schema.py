@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from config.analytics import AnalyticsConfig
 from config.diagnosis import DiagnosisConfig
 from kernel.db import default_database_url
 from kernel.paths import DEFAULT_DATA_DIR
@@ -181,7 +182,15 @@ class Settings(BaseSettings):
     diagnosis: DiagnosisConfig = Field(
         default_factory=DiagnosisConfig, description="Video-quality diagnosis on keyframes"
     )
+    analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig, description="Detection and rules")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Log output")
+
+    def models_dir(self) -> Path:
+        """Where model files are: ``analytics.models_dir`` (relative to the data dir) or ``<data_dir>/models``."""
+        configured = self.analytics.models_dir
+        if configured is None:
+            return (self.data_dir / "models").resolve()
+        return (configured if configured.is_absolute() else self.data_dir / configured).resolve()
 
     def database_url(self) -> str:
         """The database URL: the configured one, the one in ``database_url_file``, or SQLite in the data dir."""

@@ -1,0 +1,1 @@
+"""Detector backends, chosen by ``analytics.detector.type`` (:func:`analytics.detectors.base.create_detector`)."""
