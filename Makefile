@@ -5,10 +5,12 @@ bootstrap:
 	@scripts/bootstrap.sh
 
 demo: bootstrap
+	.venv/bin/campuswatch models fetch --config config/demo.yaml
 	.venv/bin/campuswatch demo
 
 test: bootstrap
 	@scripts/services.sh
+	.venv/bin/campuswatch models fetch --models-dir .cache/models
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy .

@@ -67,9 +67,12 @@ class _Weights:
     """Reads the float32 stream of a ``.weights`` file after its header."""
 
     def __init__(self, data: bytes) -> None:
+        if len(data) < 20:
+            raise ModelFileError(f"weights file of {len(data)} bytes has no darknet header")
         major, minor, _revision = np.frombuffer(data[:12], dtype=np.int32)
         offset = 12 + (8 if major * 10 + minor >= 2 else 4)  # "seen": int64 since 0.2
-        self._values = np.frombuffer(data[offset:], dtype=np.float32)
+        usable = (len(data) - offset) // 4 * 4  # a cut inside a float: what is left is too short anyway
+        self._values = np.frombuffer(data[offset : offset + usable], dtype=np.float32)
         self._at = 0
 
     def take(self, count: int) -> np.ndarray:

@@ -121,8 +121,6 @@ def _fix(models_dir: Path) -> str:
 def _expected_sha(models_dir: Path, name: str) -> str:
     if name in FILES:
         return FILES[name].sha256
-    if name != DERIVED:
-        raise ModelFileError(f"unknown model file {name!r}; known: {', '.join(ALL_NAMES)}")
     try:
         manifest = json.loads((models_dir / MANIFEST).read_text(encoding="utf-8"))
         return str(manifest["derived"][DERIVED]["sha256"])
@@ -132,6 +130,8 @@ def _expected_sha(models_dir: Path, name: str) -> str:
 
 def problem(models_dir: Path, name: str) -> str | None:
     """What is wrong with model file ``name`` in ``models_dir`` (None: present and intact)."""
+    if name not in ALL_NAMES:
+        raise ModelFileError(f"unknown model file {name!r}; known: {', '.join(ALL_NAMES)}")
     path = models_dir / name
     if not path.is_file():
         return f"model file {path} is missing"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from analytics.cli import models_group
 from campuswatch.cli_support import cli_settings, config_option, data_dir_option
 from config import ConfigError, Settings, load_settings
 from ingest.cli import ingest_command
@@ -123,6 +124,7 @@ main.add_command(fleet_group, "fleet")
 main.add_command(simulate_command, "simulate")
 main.add_command(user_group, "user")
 main.add_command(ingest_command, "ingest")
+main.add_command(models_group, "models")
 
 
 if __name__ == "__main__":

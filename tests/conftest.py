@@ -73,3 +73,25 @@ def sim_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def sim_clips(sim_data_dir: Path) -> ClipLibrary:
     """All scene clips at :data:`TEST_CLIP_SETTINGS`, cached in ``sim_data_dir / 'sim-clips'``."""
     return ClipLibrary.load_or_generate(sim_data_dir / "sim-clips", TEST_CLIP_SETTINGS)
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    """The real model files in ``.cache/models`` (``make test`` fetches them first; fetched here if missing)."""
+    from analytics.model_files import fetch_models
+    from kernel.paths import REPO_ROOT
+
+    folder = REPO_ROOT / ".cache" / "models"
+    fetch_models(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict[str, Path]:
+    """Real photos with people (``scripts/fetch-assets.sh``): bus.jpg and zidane.jpg."""
+    from kernel.paths import assets_dir
+
+    found = {name: assets_dir() / f"{name}.jpg" for name in ("bus", "zidane")}
+    missing = [str(p) for p in found.values() if not p.is_file()]
+    assert not missing, f"photos missing: {missing}; run scripts/fetch-assets.sh"
+    return found
