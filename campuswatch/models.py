@@ -1,8 +1,9 @@
 """Imports every package's tables so that ``Base.metadata`` is complete (for Alembic and tests)."""
 
+from analytics import tables as analytics_tables
 from ingest import tables as ingest_tables
 from kernel.db import Base
 from registry import models as registry_models
 from web import models as web_models
 
-__all__ = ["Base", "ingest_tables", "registry_models", "web_models"]
+__all__ = ["Base", "analytics_tables", "ingest_tables", "registry_models", "web_models"]

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from config.rules import CalendarConfig, CameraRulesConfig
+
 
 class _Model(BaseModel):
     # Not config.schema.Section: schema imports this module, so this one must not import schema.
@@ -90,6 +92,13 @@ class AnalyticsConfig(_Model):
         description="The fall model (classes Normal / Fall); none: no fall rule",
     )
     batch: BatchConfig = Field(default_factory=BatchConfig, description="Cross-camera batching")
+    analyze_check_s: float = Field(
+        5.0, ge=0.5, le=300, description="How often the cameras whose rules are active are put into analyze mode"
+    )
+    calendar: CalendarConfig = Field(default_factory=CalendarConfig, description="School calendar and hours")
+    cameras: dict[str, CameraRulesConfig] = Field(
+        default_factory=dict, description="Zones, lines and rules by camera code"
+    )
 
     @field_validator("models_dir")
     @classmethod
