@@ -246,12 +246,16 @@ class CameraRules:
 
     def _loitering(self, rule: LoiteringRule, at: datetime, inside: list[_Seen]) -> Condition:
         entered = self._entered[rule.name]
+        seen = self._feet[rule.name]  # here: when each track was last in the zone
         for s in inside:
             if s.track_id >= 0:
                 entered.setdefault(s.track_id, at)
-        present = {s.track_id for s in inside}
-        for track_id in [t for t in entered if t not in present]:
+                seen[s.track_id] = (at, s.foot)
+        # A track out of the zone (or missed by the detector) for longer than end_after_s starts again; a frame or
+        # two below the score threshold must not reset a loiterer's clock.
+        for track_id in [t for t in entered if (at - seen[t][0]).total_seconds() > rule.end_after_s]:
             del entered[track_id]
+            del seen[track_id]
         long_stay = [
             s
             for s in inside

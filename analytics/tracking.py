@@ -113,15 +113,19 @@ def _assign(cost: npt.NDArray[np.float64], limit: float) -> list[tuple[int, int]
 
 
 class ByteTracker:
-    """Tracks one camera's detections over time. Not thread-safe: one camera's frames arrive in order."""
+    """Tracks one camera's detections over time. Not thread-safe: one camera's frames arrive in order.
+
+    ``match_iou`` is lower than ByteTrack's usual 0.2: frames come at a few per second in analyze mode, so boxes
+    move further between frames, and a small detector flips between a person's whole body and torso.
+    """
 
     def __init__(
         self,
         *,
-        high_score: float = 0.45,
-        match_iou: float = 0.2,
+        high_score: float = 0.35,
+        match_iou: float = 0.1,
         low_match_iou: float = 0.5,
-        lost_timeout_s: float = 2.0,
+        lost_timeout_s: float = 3.0,
     ) -> None:
         self.high_score = high_score
         self.match_iou = match_iou

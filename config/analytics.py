@@ -27,6 +27,9 @@ class _DetectorBase(_Model):
         None, description="Keep only these class names (e.g. [person, car]); none: every class of the model"
     )
     input_size: int = Field(416, ge=64, le=1536, multiple_of=32, description="Square network input in pixels")
+    merge_contained: float = Field(
+        0.8, ge=0, le=1, description="A box this much inside a stronger one of its class is a duplicate (0: keep)"
+    )
 
 
 class OnnxDetectorConfig(_DetectorBase):

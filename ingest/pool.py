@@ -77,6 +77,12 @@ class ReaderPool:
         entry[0].set_mode(mode)
         return True
 
+    def mode(self, code: str) -> ReadMode | None:
+        """The read mode of camera ``code`` (None if no reader reads it)."""
+        with self._lock:
+            entry = self._readers.get(code)
+        return None if entry is None else entry[0].mode
+
     def figures(self) -> dict[str, StreamFigures]:
         """Every reader's figures."""
         with self._lock:

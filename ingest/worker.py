@@ -1,7 +1,10 @@
 """One ingest worker: its share of the fleet read, diagnosed, thumbnailed, and its health stored and published.
 
-Start order: health recorder, reader pool, shard watcher (which hands the pool its cameras), silence check.
-:meth:`IngestWorker.stop` stops them in reverse order, each with a bounded wait.
+Start order: health recorder, reader pool, shard watcher (which hands the pool its cameras), housekeeping (signal
+loss checks; read modes). :meth:`IngestWorker.stop` stops them in reverse order, each with a bounded wait.
+
+Analyze-mode frames go to a :class:`FrameConsumer` (the analytics pipeline, wired in by whoever composes the
+process), which also says which cameras need analyze mode now; the worker switches its readers accordingly.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import threading
 import time
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,6 +36,18 @@ from kernel.secrets import SecretBox
 log = logging.getLogger(__name__)
 
 _SILENCE_CHECK_S = 1.0
+
+
+class FrameConsumer(Protocol):
+    """Who takes analyze-mode frames (the analytics pipeline)."""
+
+    def analyze_cameras(self, at: datetime) -> set[str]:
+        """The cameras that need analyze mode at ``at``."""
+        ...
+
+    def on_frame(self, code: str, at: datetime, image: Image) -> None:
+        """A decoded frame of a camera in analyze mode; called from reader threads, must not block."""
+        ...
 
 
 def reader_settings(settings: Settings) -> ReaderSettings:
@@ -60,7 +76,9 @@ class FleetSink(StreamSink):
         targets: FleetCache,
         *,
         jpeg_quality: int,
+        frames: FrameConsumer | None = None,
     ) -> None:
+        self._frames = frames
         self._recorder = recorder
         self._thumbnails = thumbnails
         self._diagnosis_config = diagnosis
@@ -89,7 +107,9 @@ class FleetSink(StreamSink):
             self._faults(diagnosis.update(keyframe), jpeg)
 
     def on_frame(self, code: str, at: datetime, image: Image) -> None:
-        """Analyze-mode frames go to analytics (a later issue wires the detector here)."""
+        """Analyze-mode frames go to the frame consumer (analytics)."""
+        if self._frames is not None:
+            self._frames.on_frame(code, at, image)
 
     def check_silence(self, since_keyframe: Mapping[str, float]) -> None:
         """Raise signal loss for connected cameras whose keyframes stopped coming.
@@ -145,6 +165,8 @@ class IngestWorker:
         *,
         box: SecretBox | None = None,
         flush_s: float = 1.0,
+        frames: FrameConsumer | None = None,
+        analyze_check_s: float = 5.0,
     ) -> None:
         cfg = settings.ingest
         self.worker_id = membership.worker_id
@@ -166,8 +188,15 @@ class IngestWorker:
             figures_every_s=cfg.figures_every_s,
         )
         self._sink = FleetSink(
-            self._recorder, thumbnails, settings.diagnosis, self._fleet, jpeg_quality=cfg.thumbnail_quality
+            self._recorder,
+            thumbnails,
+            settings.diagnosis,
+            self._fleet,
+            jpeg_quality=cfg.thumbnail_quality,
+            frames=frames,
         )
+        self._frames = frames
+        self._analyze_check_s = analyze_check_s
         self._pool = ReaderPool(
             self._sink,
             reader_settings(settings),
@@ -192,22 +221,41 @@ class IngestWorker:
         mine = (self._pool.codes() | added) - removed
         self._pool.apply({code: targets[code] for code in mine if code in targets})
         log.info("worker %s reads %d cameras (+%d -%d)", self.worker_id, len(mine), len(added), len(removed))
+        if added:
+            self.apply_modes()
 
     def start(self) -> None:
         """Start reading (returns at once; cameras connect in the background)."""
         self._recorder.start()
         self._watcher.start()
-        self._silence = threading.Thread(target=self._silence_loop, name="ingest-silence")
+        self._silence = threading.Thread(target=self._housekeeping, name="ingest-housekeeping")
         self._silence.start()
 
-    def _silence_loop(self) -> None:
+    def _housekeeping(self) -> None:
+        next_modes = 0.0
         while not self._stop.wait(_SILENCE_CHECK_S):
-            if self._pool is not None:
-                self._sink.check_silence(self._pool.since_keyframe())
+            if self._pool is None:
+                continue
+            self._sink.check_silence(self._pool.since_keyframe())
+            if self._frames is not None and time.monotonic() >= next_modes:
+                next_modes = time.monotonic() + self._analyze_check_s
+                self.apply_modes()
+
+    def apply_modes(self) -> None:
+        """Read the cameras the frame consumer needs now in analyze mode, the others in watch mode."""
+        if self._frames is None or self._pool is None:
+            return
+        wanted = self._frames.analyze_cameras(utcnow())
+        for code in self._pool.codes():
+            self._pool.set_mode(code, ReadMode.ANALYZE if code in wanted else ReadMode.WATCH)
 
     def set_mode(self, code: str, mode: ReadMode) -> bool:
         """Switch a camera this worker reads between watch and analyze; False if it reads no such camera."""
         return self._pool.set_mode(code, mode) if self._pool is not None else False
+
+    def mode(self, code: str) -> ReadMode | None:
+        """The read mode of a camera this worker reads (None if it does not read it)."""
+        return self._pool.mode(code) if self._pool is not None else None
 
     def reading(self) -> set[str]:
         """Codes of the cameras this worker reads now."""

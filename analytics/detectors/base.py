@@ -86,6 +86,7 @@ class Detector(ABC):
             score_threshold=self.config.score_threshold,
             nms_iou=self.config.nms_iou,
             keep_classes=self._keep,
+            contained=self.config.merge_contained,
         )
 
     def close(self) -> None:  # noqa: B027 - optional hook
