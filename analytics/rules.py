@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 
 from analytics.detections import Detections
-from analytics.geometry import crossed, in_polygon
+from analytics.geometry import crossed, in_polygon, side
 from analytics.schedule import SchoolCalendar
 from config.rules import (
     CameraRulesConfig,
@@ -273,7 +273,8 @@ class CameraRules:
             before = feet.get(s.track_id)
             if before is not None and crossed(line, before[1], s.foot):
                 hits.append(s)
-            feet[s.track_id] = (at, s.foot)
+            if side(line, *s.foot) != 0:  # a foot exactly on the line has not crossed yet: keep the last side
+                feet[s.track_id] = (at, s.foot)
         horizon = at - timedelta(seconds=10)
         for track_id in [t for t, (when, _) in feet.items() if when < horizon]:
             del feet[track_id]

@@ -1,0 +1,111 @@
+"""ByteTrack keeps identities through crossings and missed frames; the batcher bounds waiting and batch size."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from analytics.detections import Detections, Frame
+from analytics.pipeline import FrameBatcher
+from analytics.tracking import ByteTracker
+from config.analytics import BatchConfig
+
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def boxes(at: datetime, *items: tuple[float, float, float]) -> Detections:
+    """Person boxes 0.08 x 0.3 centred on (x, y) with a score each."""
+    arr = np.array([[x - 0.04, y - 0.15, x + 0.04, y + 0.15] for x, y, _ in items], np.float32).reshape(-1, 4)
+    scores = np.array([s for _, _, s in items], np.float32)
+    return Detections("CAM", at, arr, scores, np.zeros(len(items), np.int32), ("person",))
+
+
+def test_two_people_passing_keep_their_ids() -> None:
+    tracker = ByteTracker()
+    seen: dict[int, list[float]] = {}
+    for i in range(30):
+        at = T0 + timedelta(seconds=i * 0.2)
+        a, b = 0.1 + 0.025 * i, 0.9 - 0.025 * i  # walking towards each other, passing at i = 16
+        tracked = tracker.update(boxes(at, (a, 0.5, 0.8), (b, 0.55, 0.7)))
+        assert tracked.tracker_ids is not None
+        for track_id, box in zip(tracked.tracker_ids, tracked.boxes, strict=True):
+            seen.setdefault(int(track_id), []).append(float(box[0] + box[2]) / 2)
+    assert sorted(seen) == [1, 2]
+    first, second = seen[1], seen[2]
+    assert first[0] < first[-1] and second[0] > second[-1], "each id keeps walking its own way"
+
+
+def test_missed_frames_and_low_scores_keep_the_track() -> None:
+    tracker = ByteTracker(lost_timeout_s=2.0)
+    ids = []
+    for i in range(20):
+        at = T0 + timedelta(seconds=i * 0.25)
+        if 8 <= i < 12:
+            tracked = tracker.update(boxes(at))  # four frames with no detection (1 s)
+        else:
+            score = 0.2 if i % 3 == 2 else 0.7  # every third frame a weak detection: kept by the second stage
+            tracked = tracker.update(boxes(at, (0.5 + 0.005 * i, 0.5, score)))
+        assert tracked.tracker_ids is not None
+        ids += tracked.tracker_ids.tolist()
+    assert set(ids) == {1}
+    assert len(tracker.tracks) == 1
+
+
+def test_a_track_lost_too_long_ends() -> None:
+    tracker = ByteTracker(lost_timeout_s=1.0)
+    tracker.update(boxes(T0, (0.5, 0.5, 0.9)))
+    tracker.update(boxes(T0 + timedelta(seconds=0.5)))
+    tracker.update(boxes(T0 + timedelta(seconds=2.0)))
+    again = tracker.update(boxes(T0 + timedelta(seconds=2.5), (0.5, 0.5, 0.9)))
+    assert again.tracker_ids is not None and again.tracker_ids.tolist() == [2]
+
+
+def frame(code: str) -> Frame:
+    return Frame(code, T0, np.zeros((16, 16, 3), np.uint8))
+
+
+def test_batcher_fills_batches_and_keeps_only_the_latest_frame_per_camera() -> None:
+    batches: list[list[str]] = []
+    release = threading.Event()
+
+    def process(batch: list[Frame]) -> None:
+        batches.append([f.camera_code for f in batch])
+        release.wait(5)
+
+    batcher = FrameBatcher(process, BatchConfig(max_batch=4, max_wait_ms=2000))
+    batcher.start()
+    try:
+        for code in "ABCD":
+            batcher.submit(frame(code))  # a full batch at once: no waiting for max_wait
+        deadline = time.monotonic() + 2
+        while not batches and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert batches == [["A", "B", "C", "D"]]
+        for code in "EEEF":  # while the detector is busy, E's newer frames replace its waiting one
+            batcher.submit(frame(code))
+        release.set()
+        deadline = time.monotonic() + 4
+        while len(batches) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert batches[1] == ["E", "F"]  # after max_wait (2 s): a partial batch
+    finally:
+        batcher.stop()
+    stats = batcher.stats
+    assert (stats.frames_in, stats.frames_replaced, stats.frames_done, stats.batches) == (8, 2, 6, 2)
+    assert stats.mean_batch() == 3.0
+
+
+def test_batcher_max_wait_bounds_a_lone_frame() -> None:
+    done = threading.Event()
+    batcher = FrameBatcher(lambda batch: done.set(), BatchConfig(max_batch=8, max_wait_ms=50))
+    batcher.start()
+    try:
+        started = time.monotonic()
+        batcher.submit(frame("A"))
+        assert done.wait(2)
+        assert time.monotonic() - started < 0.5
+    finally:
+        batcher.stop()
