@@ -20,7 +20,7 @@ from ingest.thumbnails import ThumbnailStore, create_thumbnail_store
 from kernel.db import make_engine, make_session_factory
 from kernel.secrets import read_or_create_key_file
 from web.auth import LoginRequired
-from web.routers import health, pages, registry
+from web.routers import events, health, pages, registry
 
 log = logging.getLogger(__name__)
 SESSION_KEY_FILE = "session.key"
@@ -100,6 +100,7 @@ def create_app(
 
     app.include_router(registry.router)
     app.include_router(health.router)
+    app.include_router(events.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "static"), name="static")
     return app
