@@ -18,12 +18,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import config
+from analytics.errors import AnalyticsError
+from analytics.events import EventRecorder
+from analytics.pipeline import AnalyticsPipeline
 from campuswatch.database import upgrade
+from campuswatch.demo_rules import with_demo_rules
 from campuswatch.serving import run_web
 from config import Settings
 from ingest.errors import SimulatorError
 from ingest.membership import LocalMembership
-from ingest.simulator import CameraSimulator, ClipSettings, demo_camera_specs, fleet_specs, load_schedule_file
+from ingest.simulator import (
+    CameraSimulator,
+    CameraSpec,
+    ClipSettings,
+    demo_camera_specs,
+    fleet_specs,
+    load_schedule_file,
+)
 from ingest.thumbnails import MemoryThumbnailStore
 from ingest.worker import IngestWorker
 from kernel.bus import InMemoryBus
@@ -93,11 +104,18 @@ def _ensure_admin(session: Session, data_dir: Path) -> str | None:
     return password
 
 
-def _simulator(settings: Settings, codes: list[str], rtsp_port: int | None) -> CameraSimulator:
+def _camera_specs(settings: Settings, codes: list[str]) -> list[CameraSpec]:
     sim = settings.simulator
     try:
         schedule = load_schedule_file(sim.schedule_file) if sim.schedule_file else None
-        specs = fleet_specs(codes, schedule) if schedule else demo_camera_specs(codes, seed=settings.demo.seed)
+        return fleet_specs(codes, schedule) if schedule else demo_camera_specs(codes, seed=settings.demo.seed)
+    except (SimulatorError, ValueError) as err:
+        raise DemoError(f"cannot read the simulator's schedule: {err}") from err
+
+
+def _simulator(settings: Settings, specs: list[CameraSpec], rtsp_port: int | None) -> CameraSimulator:
+    sim = settings.simulator
+    try:
         return CameraSimulator(
             specs,
             cache_dir=settings.data_dir / "sim-clips",
@@ -113,15 +131,18 @@ def run_demo(settings: Settings, *, web_port: int | None = None, rtsp_port: int 
     """Seed the demo bureau, start the simulator and serve the console until Ctrl-C or SIGTERM."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     codes = [row["camera_code"] for row in demo_rows(settings, lambda code: code)]
+    specs = _camera_specs(settings, codes)
+    settings = with_demo_rules(settings, specs)
     simulator: CameraSimulator | None = None
     worker: IngestWorker | None = None
+    pipeline: AnalyticsPipeline | None = None
     bus = InMemoryBus()
     thumbnails = MemoryThumbnailStore()
     engine = make_engine(settings.database_url())
     try:
         upgrade(engine)
         if settings.simulator.enabled:
-            simulator = _simulator(settings, codes, rtsp_port)
+            simulator = _simulator(settings, specs, rtsp_port)
             click.echo("starting the camera simulator (the first start renders the scene clips, ~10 s) …")
             try:
                 simulator.start()
@@ -137,15 +158,31 @@ def run_demo(settings: Settings, *, web_port: int | None = None, rtsp_port: int 
         membership = LocalMembership(
             heartbeat_s=settings.ingest.heartbeat_s, ttl_s=settings.ingest.heartbeat_ttl_s
         )
-        worker = IngestWorker(settings, factory, bus, thumbnails, membership)
+        if settings.analytics.enabled and settings.analytics.cameras:
+            try:
+                pipeline = AnalyticsPipeline(settings, EventRecorder(factory, bus, source="demo"))
+            except AnalyticsError as err:
+                raise DemoError(str(err)) from err
+            pipeline.start()
+        worker = IngestWorker(
+            settings,
+            factory,
+            bus,
+            thumbnails,
+            membership,
+            frames=pipeline,
+            analyze_check_s=settings.analytics.analyze_check_s,
+        )
         worker.start()
         port = settings.web.port if web_port is None else web_port
         _banner(settings, bureau, simulator, port, codes)
         run_web(create_app(settings, session_factory=factory, thumbnails=thumbnails), settings.web.host, port)
     finally:
-        # Reverse start order: the web server has returned; then the worker, the simulator, the database.
+        # Reverse start order: the web server has returned; the worker, analytics, the simulator, the database.
         if worker is not None:
             worker.stop(timeout_s=3.0)
+        if pipeline is not None:
+            pipeline.stop(timeout_s=3.0)
         if simulator is not None:
             simulator.stop(timeout_s=4.0)
         bus.close()

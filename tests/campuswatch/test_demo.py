@@ -14,7 +14,8 @@ import av
 import httpx
 import pytest
 
-from ingest.simulator import ClipLibrary
+from ingest.simulator import ClipLibrary, ClipSettings
+from kernel.paths import REPO_ROOT
 from registry.generate import generate_fleet
 from tests.servers import free_port
 
@@ -162,3 +163,46 @@ def test_demo_restart_keeps_bureau_and_password(demo_config: tuple[Path, int]) -
     assert "0 created" in registry and "12 unchanged" in registry
     assert again == password
     assert second.proc.returncode == 0
+
+
+def test_demo_raises_intrusion_and_crowd_events_with_evidence(tmp_path: Path, models_dir: Path) -> None:
+    # The demo's own camera mix (no schedule file): the wall climber and the crowd are among its 12 cameras.
+    data_dir = tmp_path / "demo"
+    clips = ClipLibrary.load_or_generate(REPO_ROOT / ".cache" / "test-clips", ClipSettings())
+    assert clips.directory is not None
+    shutil.copytree(clips.directory, data_dir / "sim-clips" / clips.directory.name)
+    web_port = free_port()
+    config = tmp_path / "demo.yaml"
+    config.write_text(
+        f"data_dir: {data_dir}\n"
+        f"web:\n  host: 127.0.0.1\n  port: {web_port}\n"
+        f"simulator:\n  port: {free_port()}\n  clip_gops: {clips.settings.gops}\n"
+        "demo:\n  districts: 2\n  schools_per_district: 2\n  cameras_per_school: 3\n"
+        f"analytics:\n  models_dir: {models_dir}\n",
+        encoding="utf-8",
+    )
+    demo = DemoProcess(config)
+    try:
+        password = demo.wait_for("login:").split("/")[-1].strip()
+        demo.wait_for("Uvicorn running")
+        started = time.monotonic()
+        with httpx.Client(base_url=f"http://127.0.0.1:{web_port}", timeout=10) as client:
+            assert client.post("/login", data={"username": "admin", "password": password}).status_code == 303
+
+            def types() -> set[str]:
+                return {e["type"] for e in client.get("/api/events").json()}
+
+            _wait(
+                lambda: {"line_crossing", "intrusion", "crowding"} <= types(), 45, "wall, intrusion, crowd events"
+            )
+            took = time.monotonic() - started
+            events = client.get("/api/events").json()
+            for event in events:
+                evidence = client.get(event["evidence_url"])
+                assert evidence.status_code == 200 and evidence.content[:2] == b"\xff\xd8"
+                assert event["severity"] in ("general", "major") and event["school_name"]
+    finally:
+        demo.terminate()
+    assert demo.proc.returncode == 0, "\n".join(demo.lines)
+    # The clips loop every 12 s and the intruder crosses the wall about 8 s into his: within seconds of serving.
+    assert took < 45

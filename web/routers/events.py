@@ -63,7 +63,7 @@ def list_events(
         stmt = stmt.where(SafetyEvent.type == event_type)
     if since is not None:
         if since.tzinfo is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "since needs a UTC offset, e.g. +08:00")
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since needs a UTC offset, e.g. +08:00")
         stmt = stmt.where(SafetyEvent.started_at >= since)
     if open_only:
         stmt = stmt.where(SafetyEvent.ended_at.is_(None))
