@@ -20,6 +20,7 @@ bench: bootstrap
 	@scripts/services.sh
 	.venv/bin/python benchmarks/fleet_import.py
 	.venv/bin/python benchmarks/ingest_fleet.py
+	.venv/bin/python benchmarks/detect_pipeline.py
 
 clean:
 	rm -rf .venv .cache data .mypy_cache .ruff_cache .pytest_cache

@@ -257,6 +257,10 @@ class IngestWorker:
         """The read mode of a camera this worker reads (None if it does not read it)."""
         return self._pool.mode(code) if self._pool is not None else None
 
+    def since_keyframe(self) -> dict[str, float]:
+        """Seconds since each connected camera's last keyframe arrived."""
+        return self._pool.since_keyframe() if self._pool is not None else {}
+
     def reading(self) -> set[str]:
         """Codes of the cameras this worker reads now."""
         return self._pool.codes() if self._pool is not None else set()
