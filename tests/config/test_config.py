@@ -114,3 +114,24 @@ def test_check_config_command(tmp_path: Path) -> None:
     missing = runner.invoke(main, ["check-config", str(tmp_path / "nope.yaml")])
     assert missing.exit_code == 1
     assert "cannot read" in missing.output
+
+
+def test_analytics_rule_errors_name_the_camera_line(tmp_path: Path) -> None:
+    config = tmp_path / "rules.yaml"
+    config.write_text(
+        "analytics:\n"
+        "  cameras:\n"
+        "    CAM1:\n"
+        "      zones: [{name: yard, polygon: [[0, 0.5], [1, 0.5], [1, 1]]}]\n"
+        "      rules:\n"
+        "        - {type: intrusion, name: night, zone: roof}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    message = str(caught.value)
+    assert f"{config}:3: analytics.cameras.CAM1" in message  # the line of "CAM1:"
+    assert "rule 'night' names zone 'roof'" in message
+    settings = load_settings(REPO / "config" / "example.yaml")
+    assert settings.analytics.cameras["37020200010013200005"].rules[0].type == "intrusion"
+    assert settings.models_dir() == (settings.data_dir / "models").resolve()
