@@ -52,18 +52,23 @@ class OnnxDetector(Detector):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if config.threads:
             options.intra_op_num_threads = config.threads
+        # Batches come with gaps between them: idle threads that spin would burn the cores the readers need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = providers_for(config.device, ort.get_available_providers())
         try:
-            self._session = ort.InferenceSession(str(path), options, providers=providers)
+            self._session: ort.InferenceSession | None = ort.InferenceSession(
+                str(path), options, providers=providers
+            )
         except Exception as err:  # onnxruntime raises its own unexported exception types
             raise DetectorError(f"onnxruntime cannot load {path}: {err}") from err
-        self.providers = self._session.get_providers()
-        meta = self._session.get_modelmeta().custom_metadata_map
+        session = self._session
+        self.providers = session.get_providers()
+        meta = session.get_modelmeta().custom_metadata_map
         head = config.head
         if head == "auto":
             head = "darknet" if "darknet_heads" in meta else "yolov8"
         self._head = head
-        model_input = self._session.get_inputs()[0]
+        model_input = session.get_inputs()[0]
         self._input_name = model_input.name
         batch, _channels, height, width = model_input.shape
         if isinstance(height, int) and (height, width) != (config.input_size, config.input_size):
@@ -93,12 +98,20 @@ class OnnxDetector(Detector):
             f", fixed batch {self._fixed_batch}" if self._fixed_batch else "",
         )
 
+    def close(self) -> None:
+        """Drop the session now (not at interpreter exit, where onnxruntime's teardown can stall)."""
+        with self._lock:
+            self._session = None
+
     def infer(self, prepared: Letterboxed) -> Decoded:
+        session = self._session
+        if session is None:
+            raise DetectorError(f"{self.name} is closed")
         batch = prepared.batch
         if self._fixed_batch is None or self._fixed_batch == len(batch):
-            outputs = self._session.run(None, {self._input_name: batch})
+            outputs = session.run(None, {self._input_name: batch})
         else:  # a model exported for one image at a time: run the frames one by one
-            runs = [self._session.run(None, {self._input_name: batch[i : i + 1]}) for i in range(len(batch))]
+            runs = [session.run(None, {self._input_name: batch[i : i + 1]}) for i in range(len(batch))]
             outputs = [np.concatenate([run[k] for run in runs]) for k in range(len(runs[0]))]
         if self._head == "darknet":
             return decode_darknet(outputs, self._heads, self.input_size)
