@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -42,6 +43,8 @@ class DemoProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            # A crash at exit prints every thread's stack (one SIGSEGV was seen once under a loaded full run).
+            env={**os.environ, "PYTHONFAULTHANDLER": "1"},
         )
 
     def wait_for(self, marker: str, timeout_s: float = 60.0) -> str:
