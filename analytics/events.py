@@ -8,15 +8,12 @@ Bus topic ``events``: types ``event.started`` and ``event.ended``.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from pydantic import JsonValue
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from analytics.detections import Image
@@ -24,7 +21,7 @@ from analytics.rules import RuleEvent
 from analytics.tables import SafetyEvent
 from kernel.bus import Event, EventBus
 from kernel.db import session_scope
-from kernel.errors import KernelError
+from kernel.writer import BatchWriter
 from registry.models import Camera, School
 
 log = logging.getLogger(__name__)
@@ -67,7 +64,7 @@ class _Queued:
     jpeg: bytes | None
 
 
-class EventRecorder:
+class EventRecorder(BatchWriter[_Queued]):
     """Stores rule events and publishes them; ``record`` never blocks on the database."""
 
     def __init__(
@@ -78,63 +75,17 @@ class EventRecorder:
         source: str,
         flush_s: float = 0.1,
     ) -> None:
+        super().__init__(bus, name="event-recorder", flush_s=flush_s, max_queue=_MAX_QUEUE)
         self._factory = session_factory
-        self._bus = bus
         self._source = source
-        self._flush_s = flush_s
-        self._queue: queue.Queue[_Queued] = queue.Queue(maxsize=_MAX_QUEUE)
         self._open: dict[tuple[str, str], int] = {}  # (camera, rule) -> id of its open event
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def record(self, event: RuleEvent, jpeg: bytes | None) -> None:
         """Queue an event (its evidence with it when it starts)."""
-        try:
-            self._queue.put_nowait(_Queued(event, jpeg))
-        except queue.Full:
-            log.error("event queue full: %s of %s on %s dropped", event.kind, event.type, event.camera_code)
+        self.put(_Queued(event, jpeg))
 
-    def start(self) -> None:
-        """Start the writer thread."""
-        self._thread = threading.Thread(target=self._run, name="event-recorder")
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Write what is queued and stop."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            if self._thread.is_alive():
-                log.error("event recorder did not stop within %.1f s", timeout_s)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._flush_s):
-            self.flush()
-        self.flush()
-
-    def flush(self) -> int:
-        """Store and publish what is queued now; returns how many events were written."""
-        items: list[_Queued] = []
-        while True:
-            try:
-                items.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        if not items:
-            return 0
-        try:
-            published = self._write(items)
-        except (SQLAlchemyError, KernelError) as err:
-            log.error("events not stored (%s); retrying at the next flush", err)
-            for item in items:
-                self.record(item.event, item.jpeg)
-            return 0
-        for message in published:
-            try:
-                self._bus.publish(message)
-            except KernelError as err:
-                log.error("could not publish %s: %s", message.type, err)
-        return len(items)
+    def store(self, items: list[_Queued], *, final: bool) -> list[Event]:
+        return self._write(items)
 
     def _write(self, items: list[_Queued]) -> list[Event]:
         messages = []

@@ -11,14 +11,11 @@ Bus topics: ``camera.health`` (types ``camera.offline``, ``camera.degraded``, ``
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.models import FaultChange, HealthReason, HealthState, StreamFigures
@@ -26,7 +23,7 @@ from ingest.tables import CameraHealth, CameraHealthTransition, CameraQualityFau
 from kernel.bus import Event, EventBus
 from kernel.clock import utcnow
 from kernel.db import insert_new, session_scope
-from kernel.errors import KernelError
+from kernel.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +47,7 @@ class _Fault:
     jpeg: bytes | None
 
 
-class HealthRecorder:
+class HealthRecorder(BatchWriter[_Transition | _Fault]):
     """Batches health transitions, quality faults and stream figures into the database and onto the bus."""
 
     def __init__(
@@ -64,77 +61,34 @@ class HealthRecorder:
         flush_s: float = 1.0,
         figures_every_s: float = 10.0,
     ) -> None:
+        super().__init__(bus, name="health-recorder", flush_s=flush_s, max_queue=_MAX_QUEUE)
         self._factory = session_factory
-        self._bus = bus
         self._worker_id = worker_id
         self._camera_ids = camera_ids
         self._figures = figures
-        self._flush_s = flush_s
         self._figures_every_s = figures_every_s
-        self._queue: queue.Queue[_Transition | _Fault] = queue.Queue(maxsize=_MAX_QUEUE)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._since_figures = 0.0
+        self._figures_due = False
 
     def transition(self, code: str, state: HealthState, reason: HealthReason, detail: str) -> None:
         """Record that camera ``code`` is now ``state`` (called from reader threads)."""
-        self._put(_Transition(code, state, reason, detail, utcnow()))
+        self.put(_Transition(code, state, reason, detail, utcnow()))
 
     def fault(self, change: FaultChange, jpeg: bytes | None) -> None:
         """Record a quality fault starting or clearing, with the keyframe that showed it."""
-        self._put(_Fault(change, jpeg))
+        self.put(_Fault(change, jpeg))
 
-    def _put(self, item: _Transition | _Fault) -> None:
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            # Only if the database has been unreachable for a long time; the reader's state is re-sent on change.
-            log.error("health queue full: dropping a record of camera %s", getattr(item, "code", "?"))
-
-    def start(self) -> None:
-        """Start the writer thread."""
-        self._thread = threading.Thread(target=self._run, name="health-recorder")
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Flush what is queued and stop the writer thread."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            if self._thread.is_alive():
-                log.warning("health recorder did not stop within %.1f s", timeout_s)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._flush_s):
-            self._flush_once()
-        self._flush_once(figures=True)
-
-    def _flush_once(self, *, figures: bool = False) -> None:
+    def due(self, items: list[_Transition | _Fault], *, final: bool) -> bool:
+        # Figures every figures_every_s, and with the last flush.
         self._since_figures += self._flush_s
-        if self._since_figures >= self._figures_every_s:
-            figures = True
-        items: list[_Transition | _Fault] = []
-        while True:
-            try:
-                items.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        if not items and not figures:
-            return
-        try:
-            events = self.write(items, with_figures=figures)
-        except (SQLAlchemyError, KernelError) as err:
-            log.error("health records not stored (%s); retrying at the next flush", err)
-            for item in items:
-                self._put(item)
-            return
-        if figures:
+        self._figures_due = final or self._since_figures >= self._figures_every_s
+        return bool(items) or self._figures_due
+
+    def store(self, items: list[_Transition | _Fault], *, final: bool) -> list[Event]:
+        events = self.write(items, with_figures=self._figures_due)
+        if self._figures_due:
             self._since_figures = 0.0
-        for event in events:
-            try:
-                self._bus.publish(event)
-            except KernelError as err:
-                log.error("could not publish %s for %s: %s", event.type, event.payload.get("camera_code"), err)
+        return events
 
     def write(self, items: list[_Transition | _Fault], *, with_figures: bool = False) -> list[Event]:
         """Store ``items`` (and the figures) in one transaction; returns the events to publish."""
