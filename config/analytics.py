@@ -57,7 +57,7 @@ class OpencvDetectorConfig(_DetectorBase):
 
 
 class UltralyticsDetectorConfig(_DetectorBase):
-    """``ultralytics.YOLO`` on a ``.pt`` model (optional extra: ``pip install 'campuswatch[ultralytics]'``)."""
+    """``ultralytics.YOLO`` on a ``.pt`` model (torch and ultralytics: ``scripts/install-ultralytics.sh``)."""
 
     type: Literal["ultralytics"] = "ultralytics"
     model: str = Field("fall-yolov8s.pt", min_length=1, description=".pt file in the models directory, or a path")

@@ -36,4 +36,5 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.campuswatch-*
   touch "$stamp"
 fi
+scripts/install-ultralytics.sh
 PYTHON=.venv/bin/python scripts/fetch-assets.sh >/dev/null

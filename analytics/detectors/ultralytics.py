@@ -1,4 +1,7 @@
-"""The ``ultralytics`` backend: ``ultralytics.YOLO`` on a ``.pt`` model (the optional ``ultralytics`` extra).
+"""The ``ultralytics`` backend: ``ultralytics.YOLO`` on a ``.pt`` model.
+
+torch and ultralytics are installed by ``scripts/install-ultralytics.sh`` (``scripts/bootstrap.sh`` runs it):
+ultralytics without its declared ``opencv-python``, which would replace our ``opencv-python-headless``.
 
 Runs offline: ``YOLO_OFFLINE=1`` and ``YOLO_CONFIG_DIR`` (set before the import) keep ultralytics from looking
 anything up on the network or writing into the home directory. The batch reaches the model as the same letterboxed
@@ -31,7 +34,7 @@ def _import_ultralytics(config_dir: Path) -> Any:
         return importlib.import_module("ultralytics")
     except ImportError as err:
         raise DetectorError(
-            f"the ultralytics backend needs ultralytics ({err}): pip install 'campuswatch[ultralytics]'"
+            f"the ultralytics backend needs ultralytics ({err}): run scripts/install-ultralytics.sh"
         ) from err
 
 

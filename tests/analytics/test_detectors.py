@@ -13,7 +13,7 @@ from analytics.detections import Detections, Frame
 from analytics.detectors.base import create_detector
 from analytics.detectors.onnx import providers_for
 from analytics.errors import DetectorError, ModelFileError
-from config.analytics import OnnxDetectorConfig, OpencvDetectorConfig
+from config.analytics import OnnxDetectorConfig, OpencvDetectorConfig, UltralyticsDetectorConfig
 from tests.analytics import read_photo
 
 AT = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)
@@ -82,6 +82,17 @@ def test_fall_model_runs_frame_by_frame_in_a_batch(models_dir: Path, frames: lis
     bus, zidane = detector.detect(frames)
     assert len(bus.only("Normal")) >= 3 and len(zidane.only("Normal")) >= 2
     assert len(bus.only("Fall")) == 0  # people standing
+
+
+def test_ultralytics_backend_agrees_with_onnx_on_the_fall_model(models_dir: Path, frames: list[Frame]) -> None:
+    # best.pt through ultralytics (torch on the CPU) and best_fp16.onnx (an fp32 export of it) through onnxruntime.
+    ultra = create_detector(UltralyticsDetectorConfig(), models_dir)
+    onnx = create_detector(OnnxDetectorConfig(model="fall-yolov8s.onnx", input_size=640), models_dir)
+    assert ultra.names == onnx.names == ("Normal", "Fall")
+    for a, b in zip(ultra.detect(frames), onnx.detect(frames), strict=True):
+        assert a.labels() == b.labels() and len(a) >= 2
+        np.testing.assert_allclose(a.boxes, b.boxes, atol=5e-3)
+        np.testing.assert_allclose(a.scores, b.scores, atol=5e-3)
 
 
 def test_configuration_mistakes_are_named(models_dir: Path, tmp_path: Path) -> None:
