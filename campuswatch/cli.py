@@ -12,9 +12,10 @@ from pathlib import Path
 import click
 
 from analytics.cli import models_group
+from campuswatch.analytics_service import analytics_for_worker
 from campuswatch.cli_support import cli_settings, config_option, data_dir_option
 from config import ConfigError, Settings, load_settings
-from ingest.cli import ingest_command
+from ingest.cli import make_ingest_command
 from ingest.simulator.cli import simulate_command
 from kernel.errors import KernelError
 from registry.cli import fleet_group
@@ -123,7 +124,7 @@ def _sigterm_interrupts() -> Iterator[None]:
 main.add_command(fleet_group, "fleet")
 main.add_command(simulate_command, "simulate")
 main.add_command(user_group, "user")
-main.add_command(ingest_command, "ingest")
+main.add_command(make_ingest_command(analytics_for_worker), "ingest")
 main.add_command(models_group, "models")
 
 

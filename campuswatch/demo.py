@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 import config
 from analytics.errors import AnalyticsError
-from analytics.events import EventRecorder
 from analytics.pipeline import AnalyticsPipeline
+from campuswatch.analytics_service import build_analytics
 from campuswatch.database import upgrade
 from campuswatch.demo_rules import with_demo_rules
 from campuswatch.serving import run_web
@@ -158,11 +158,11 @@ def run_demo(settings: Settings, *, web_port: int | None = None, rtsp_port: int 
         membership = LocalMembership(
             heartbeat_s=settings.ingest.heartbeat_s, ttl_s=settings.ingest.heartbeat_ttl_s
         )
-        if settings.analytics.enabled and settings.analytics.cameras:
-            try:
-                pipeline = AnalyticsPipeline(settings, EventRecorder(factory, bus, source="demo"))
-            except AnalyticsError as err:
-                raise DemoError(str(err)) from err
+        try:
+            pipeline = build_analytics(settings, factory, bus, "demo")
+        except AnalyticsError as err:
+            raise DemoError(str(err)) from err
+        if pipeline is not None:
             pipeline.start()
         worker = IngestWorker(
             settings,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Protocol
 
@@ -48,6 +48,24 @@ class FrameConsumer(Protocol):
     def on_frame(self, code: str, at: datetime, image: Image) -> None:
         """A decoded frame of a camera in analyze mode; called from reader threads, must not block."""
         ...
+
+
+class FrameService(FrameConsumer, Protocol):
+    """A frame consumer with a lifecycle: started before the worker, stopped after it."""
+
+    def start(self) -> None:
+        """Start its threads."""
+        ...
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop its threads, waiting at most ``timeout_s``."""
+        ...
+
+
+FrameServiceFactory = Callable[[Settings, "sessionmaker[Session]", EventBus, str], FrameService | None]
+"""Builds the frame service of a worker process (settings, sessions, bus, worker id); None: no analytics.
+
+A module-level function, so that spawned worker processes receive it by reference."""
 
 
 def reader_settings(settings: Settings) -> ReaderSettings:
