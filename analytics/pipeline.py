@@ -29,6 +29,7 @@ from analytics.schedule import SchoolCalendar
 from analytics.tracking import ByteTracker
 from config import Settings
 from config.analytics import BatchConfig
+from kernel.clock import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +165,14 @@ class AnalyticsPipeline:
         self.batcher.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop in reverse order: batching, then the recorder (which writes what is queued)."""
+        """Stop in reverse order: batching, then the recorder (which writes what is queued, open events ended)."""
         deadline = time.monotonic() + timeout_s
         self.batcher.stop(max(0.5, timeout_s / 2))
+        # Events still going on end now (at the last frame that showed them), so none stays open for ever.
+        now = utcnow()
+        for rules in self._rules.values():
+            for event in rules.close(now):
+                self._recorder.record(event, None)
         self._recorder.stop(max(0.5, deadline - time.monotonic()))
         for detector in (self.detector, self.fall_detector):
             if detector is not None:

@@ -184,6 +184,16 @@ class CameraRules:
                 events.append(self._event(kind, rule, life.best if kind == "ended" else condition, life, at))
         return events
 
+    def close(self, at: datetime) -> list[RuleEvent]:
+        """End every open event (the pipeline is stopping): each ends at the last frame its condition held."""
+        events = []
+        for rule in self.config.rules:
+            life = self._life[rule.name]
+            best = life.best
+            if life.close() == "ended":
+                events.append(self._event("ended", rule, best, life, at))
+        return events
+
     def _event(
         self,
         kind: Literal["started", "ended"],

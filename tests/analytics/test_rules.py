@@ -146,6 +146,15 @@ def test_rule_ending_when_it_becomes_inactive() -> None:
     assert [e.kind for e in events] == ["started", "ended"]
 
 
+def test_close_ends_open_events_at_their_last_frame() -> None:
+    rules = engine({"type": "intrusion", "name": "night", "zone": "yard", "min_seconds": 0})
+    started = run(rules, [(0, people(t, (1, 0.3, 0.8))) for t in seconds(NIGHT, 4)])
+    assert [e.kind for e in started] == ["started"]
+    ended = rules.close(NIGHT + timedelta(minutes=5))
+    assert [(e.kind, e.at) for e in ended] == [("ended", NIGHT + timedelta(seconds=1.5))]
+    assert rules.close(NIGHT + timedelta(minutes=6)) == []
+
+
 def test_calendar_terms_holidays_make_up_days_and_windows() -> None:
     cal = SchoolCalendar(
         CalendarConfig(
