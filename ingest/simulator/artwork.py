@@ -151,12 +151,25 @@ class Placement:
     mirrored: bool = False
     visible_below_y: int | None = None
     """Rows at or below this are hidden (a person still behind the wall); None: fully visible."""
+    lying: bool = False
+    """On the ground (fallen): the upright sprite turned a quarter to the left, centred on ``foot_x``, resting on
+    ``foot_y``; ``height`` is still the person's length."""
+
+    def pixels(self, sprites: dict[str, PersonSprite]) -> tuple[FloatImage, FloatImage, int, int]:
+        """The sprite as drawn (BGR, alpha) and its unclipped top-left corner in the frame."""
+        img, alpha = sprites[self.sprite].scaled(self.height, self.mirrored)
+        if self.lying:
+            img = np.ascontiguousarray(np.rot90(img))
+            alpha = np.ascontiguousarray(np.rot90(alpha))
+        height, width = img.shape[:2]
+        return img, alpha, round(self.foot_x - width / 2), round(self.foot_y) - height
 
     def box(self, sprites: dict[str, PersonSprite]) -> tuple[int, int, int, int]:
         """The drawn box ``x0, y0, x1, y1`` clipped to the frame (may be empty: x0 >= x1 or y0 >= y1)."""
-        width = max(2, round(self.height * sprites[self.sprite].aspect))
+        long_side, short_side = self.height, max(2, round(self.height * sprites[self.sprite].aspect))
+        width, height = (long_side, short_side) if self.lying else (short_side, long_side)
         x0 = round(self.foot_x - width / 2)
-        y0 = round(self.foot_y) - self.height
+        y0 = round(self.foot_y) - height
         y1 = round(self.foot_y) if self.visible_below_y is None else min(round(self.foot_y), self.visible_below_y)
         return max(0, x0), max(0, y0), min(WIDTH, x0 + width), min(HEIGHT, y1)
 
@@ -164,11 +177,9 @@ class Placement:
 def draw_person(frame: Image, sprites: dict[str, PersonSprite], place: Placement) -> None:
     """Alpha-blend one person into ``frame`` in place, with a soft ground shadow under full-body people."""
     sprite = sprites[place.sprite]
-    img, alpha = sprite.scaled(place.height, place.mirrored)
+    img, alpha, left, top = place.pixels(sprites)
     height, width = img.shape[:2]
-    left = round(place.foot_x - width / 2)
-    top = round(place.foot_y) - height
-    if sprite.crop.full_body and place.visible_below_y is None:
+    if sprite.crop.full_body and place.visible_below_y is None and not place.lying:
         shadow_w = max(4, int(width * 0.6))
         cv2.ellipse(
             frame,

@@ -31,7 +31,7 @@ from ingest.simulator.scenes import SceneKind, SceneRenderer
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 """Bump when the rendering or encoding changes, so that cached clips are regenerated."""
 
 FPS = 15

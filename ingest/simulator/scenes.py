@@ -40,6 +40,7 @@ class SceneKind(StrEnum):
     PERSON_LINGERING = "person_lingering"
     CROWD_FORMING = "crowd_forming"
     LINE_CROSSING = "line_crossing"
+    PERSON_FALLING = "person_falling"
     BLACK = "black"
     FROZEN = "frozen"
     BLURRED = "blurred"
@@ -49,7 +50,13 @@ class SceneKind(StrEnum):
 
 
 PEOPLE_SCENES = frozenset(
-    {SceneKind.PEOPLE_WALKING, SceneKind.PERSON_LINGERING, SceneKind.CROWD_FORMING, SceneKind.LINE_CROSSING}
+    {
+        SceneKind.PEOPLE_WALKING,
+        SceneKind.PERSON_LINGERING,
+        SceneKind.CROWD_FORMING,
+        SceneKind.LINE_CROSSING,
+        SceneKind.PERSON_FALLING,
+    }
 )
 """Scenes in which a person detector should find people."""
 
@@ -159,6 +166,20 @@ def _crowd(u: float) -> list[Placement]:
     return out
 
 
+# The faller walks in from the right, collapses at FALL_AT of the clip and lies on the ground until its end.
+FALL_AT = 0.4
+_FALL_X, _FALL_FOOT_Y = 330.0, 318.0
+
+
+def _faller(u: float) -> list[Placement]:
+    height = person_height(_FALL_FOOT_Y)
+    if u < FALL_AT:
+        x = WIDTH + 40 - (WIDTH + 40 - _FALL_X) * u / FALL_AT
+        return [Placement("beige_coat", x, _FALL_FOOT_Y + _bob(u * 8), height, mirrored=True)]
+    # Lying: the beige coat turned a quarter to the left is what the fall model recognises best (measured).
+    return [Placement("beige_coat", _FALL_X, _FALL_FOOT_Y + 4, height, lying=True)]
+
+
 # The intruder climbs over the wall at x = _CLIMB_X and then walks the yard at feet row _WALK_Y.
 _CLIMB_X = 90.0
 _WALK_Y = 300.0
@@ -203,6 +224,8 @@ def people_at(
         people = _crowd(u)
     elif kind is SceneKind.LINE_CROSSING:
         people = _intruder(u)
+    elif kind is SceneKind.PERSON_FALLING:
+        people = _faller(u)
     elif kind is SceneKind.FROZEN:
         people = _walkers(0.3, 0.0, sprites)
     else:

@@ -2,8 +2,9 @@
 
 Real parts only: the GStreamer RTSP simulator serving the scene library (12-s clips, looping), an embedded ingest
 worker reading every camera over RTSP (analyze mode because each has active rules), the batching pipeline with the
-real yolov3-tiny in onnxruntime, ByteTrack, the rules, SQLite, the in-process bus. Each camera is configured as a
-duty room would configure it; some rules are there to stay silent (a crowd rule on a lone lingerer).
+real yolov3-tiny (and the fall model for the faller) in onnxruntime, ByteTrack, the rules, SQLite, the bus. Each
+camera is configured as a duty room would configure it; some rules are there to stay silent (a crowd rule on a
+lone lingerer).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ CROWD = {"type": "crowding", "name": "crowd", "zone": "yard", "min_people": 6, "
 WALL = {"type": "line_crossing", "name": "wall", "line": "tripwire"}
 POST = {"name": "post", "polygon": [[0.25, 0.55], [0.55, 0.55], [0.55, 0.95], [0.25, 0.95]]}
 POST_EMPTY = {"type": "guard_post_empty", "name": "guard", "zone": "post", "absent_s": 6}
+FALL = {"type": "fall", "name": "fall", "min_seconds": 1, "min_score": 0.5}
 
 # camera scene, its rules, and the rule types it must raise (anything else it raises is a false alarm).
 CAMERAS: dict[str, tuple[SceneKind, list[dict[str, Any]], set[str]]] = {
@@ -62,6 +64,8 @@ CAMERAS: dict[str, tuple[SceneKind, list[dict[str, Any]], set[str]]] = {
     "empty": (SceneKind.EMPTY_YARD, [CLOSED, LOITER, CROWD, WALL], set()),
     "post-manned": (SceneKind.PERSON_LINGERING, [POST_EMPTY], set()),
     "post-empty": (SceneKind.EMPTY_YARD, [POST_EMPTY], {"guard_post_empty"}),
+    # The fall model (YOLOv8s, Normal / Fall) runs only on cameras with an active fall rule.
+    "faller": (SceneKind.PERSON_FALLING, [FALL, LOITER], {"fall"}),
 }
 RUN_S = 40.0
 Scored = tuple[
@@ -87,7 +91,6 @@ def scoring_settings(data_dir: Path, models_dir: Path, codes: dict[str, str]) ->
         ingest={"analyze_fps": 4.0, "read_timeout_s": 3.0, "open_timeout_s": 3.0},
         analytics={
             "models_dir": str(models_dir),
-            "fall_detector": None,
             "batch": {"max_batch": 8, "max_wait_ms": 30},
             "calendar": {"holidays": [holiday]},
             "cameras": cameras,

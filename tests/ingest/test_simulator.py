@@ -219,9 +219,7 @@ def test_people_scenes_contain_the_photo_crops(sim_clips: ClipLibrary) -> None:
                 nx0, ny0, nx1, ny1 = nearer.box(sprites)
                 visible[ny0:ny1, nx0:nx1] = False
             # The inner part of the box must look like the photo crop, scaled (and mirrored) as placed.
-            img, _ = sprites[place.sprite].scaled(place.height, place.mirrored)
-            left = round(place.foot_x - img.shape[1] / 2)
-            top = round(place.foot_y) - place.height
+            img, _, left, top = place.pixels(sprites)
             mx, my = (x1 - x0) // 5, (y1 - y0) // 5
             inner = np.s_[y0 + my : y1 - my, x0 + mx : x1 - mx]
             keep = visible[inner]
