@@ -146,6 +146,8 @@ class AnalyticsPipeline:
         self.calendar = SchoolCalendar(cfg.calendar)
         self._rules = {code: CameraRules(code, rules, self.calendar) for code, rules in cfg.cameras.items()}
         self._trackers = {code: ByteTracker() for code in self._rules}
+        self._fall_every_s = cfg.fall_every_s
+        self._last_falls: dict[str, Detections] = {}  # camera -> the fall model's latest result
         self._recorder = recorder
         self._on_result = on_result
         self.batcher = FrameBatcher(self._process, cfg.batch)
@@ -196,7 +198,16 @@ class AnalyticsPipeline:
                 self._on_result(frame, tracked, events)
 
     def _falls(self, frames: Sequence[Frame]) -> dict[str, Detections]:
+        """The fall model's view of each frame that needs it: run at most once per fall_every_s per camera."""
         if self.fall_detector is None:
             return {}
         wanted = [f for f in frames if self._rules[f.camera_code].wants_fall_model(f.captured_at)]
-        return {f.camera_code: d for f, d in zip(wanted, self.fall_detector.detect(wanted), strict=True)}
+        due = [
+            f
+            for f in wanted
+            if (last := self._last_falls.get(f.camera_code)) is None
+            or (f.captured_at - last.captured_at).total_seconds() >= self._fall_every_s
+        ]
+        for frame, found in zip(due, self.fall_detector.detect(due), strict=True):
+            self._last_falls[frame.camera_code] = found
+        return {f.camera_code: self._last_falls[f.camera_code] for f in wanted}

@@ -95,6 +95,13 @@ class AnalyticsConfig(_Model):
         description="The fall model (classes Normal / Fall); none: no fall rule",
     )
     batch: BatchConfig = Field(default_factory=BatchConfig, description="Cross-camera batching")
+    fall_every_s: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="The fall model (5x the cost of the main one) runs on a camera at most once per this many "
+        "seconds; its result holds in between (a fall lasts)",
+    )
     analyze_check_s: float = Field(
         5.0, ge=0.5, le=300, description="How often the cameras whose rules are active are put into analyze mode"
     )

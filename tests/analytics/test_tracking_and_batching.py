@@ -7,11 +7,18 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from sqlalchemy import create_engine
 
 from analytics.detections import Detections, Frame
-from analytics.pipeline import FrameBatcher
+from analytics.detectors.base import Decoded, Detector
+from analytics.events import EventRecorder
+from analytics.pipeline import AnalyticsPipeline, FrameBatcher
 from analytics.tracking import ByteTracker
-from config.analytics import BatchConfig
+from analytics.yolo import Letterboxed
+from config import Settings
+from config.analytics import BatchConfig, OnnxDetectorConfig
+from kernel.bus import InMemoryBus
+from kernel.db import make_session_factory
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -109,3 +116,41 @@ def test_batcher_max_wait_bounds_a_lone_frame() -> None:
         assert time.monotonic() - started < 0.5
     finally:
         batcher.stop()
+
+
+class CountingDetector(Detector):
+    """A backend that finds nothing and counts the frames it was given."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        super().__init__(names, 64, OnnxDetectorConfig(input_size=64))
+        self.frames = 0
+
+    def infer(self, prepared: Letterboxed) -> Decoded:
+        n = len(prepared.batch)
+        self.frames += n
+        return np.zeros((n, 0, 4), np.float32), np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
+
+
+def test_fall_model_runs_once_per_fall_every_s(settings: Settings) -> None:
+    rules = {"rules": [{"type": "fall", "name": "fall"}]}
+    cfg = settings.model_copy(
+        update={
+            "analytics": settings.analytics.model_validate(
+                {"cameras": {"CAM": rules}, "fall_every_s": 1.0, "batch": {"max_batch": 1, "max_wait_ms": 0}}
+            )
+        }
+    )
+    main, fall = CountingDetector(("person",)), CountingDetector(("Normal", "Fall"))
+    done = threading.Semaphore(0)
+    recorder = EventRecorder(make_session_factory(create_engine("sqlite://")), InMemoryBus(), source="test")
+    pipeline = AnalyticsPipeline(
+        cfg, recorder, detector=main, fall_detector=fall, on_result=lambda *_: done.release()
+    )
+    pipeline.batcher.start()
+    try:
+        for i in range(9):  # 2 s of frames at 4 fps
+            pipeline.on_frame("CAM", T0 + timedelta(seconds=i * 0.25), np.zeros((16, 16, 3), np.uint8))
+            assert done.acquire(timeout=5)
+    finally:
+        pipeline.batcher.stop()
+    assert (main.frames, fall.frames) == (9, 3)  # at 0, 1 and 2 s
