@@ -21,6 +21,7 @@ bench: bootstrap
 	.venv/bin/python benchmarks/fleet_import.py
 	.venv/bin/python benchmarks/ingest_fleet.py
 	.venv/bin/python benchmarks/detect_pipeline.py
+	.venv/bin/python benchmarks/tour_plan.py
 
 clean:
 	rm -rf .venv .cache data .mypy_cache .ruff_cache .pytest_cache
