@@ -67,10 +67,15 @@ class DemoProcess:
         try:
             self.proc.wait(timeout=STOP_WITHIN_S)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            # SIGABRT first: faulthandler (PYTHONFAULTHANDLER=1) prints where every thread is stuck.
+            self.proc.send_signal(signal.SIGABRT)
+            try:
+                self.proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
             assert self.proc.stdout is not None
             everything = [*self.lines, *self.proc.stdout.read().splitlines()]
-            tail = "\n".join([line for line in everything if "CRITICAL" not in line and line.strip()][-30:])
+            tail = "\n".join([line for line in everything if "CRITICAL" not in line and line.strip()][-80:])
             pytest.fail(f"the demo did not stop within {STOP_WITHIN_S} s of SIGTERM:\n{tail}")
         assert self.proc.stdout is not None
         self.lines += self.proc.stdout.read().splitlines()
