@@ -157,6 +157,7 @@ class CameraRules:
         }
         self._entered: dict[str, dict[int, datetime]] = {r.name: {} for r in config.rules}
         self._feet: dict[str, dict[int, tuple[datetime, tuple[float, float]]]] = {r.name: {} for r in config.rules}
+        self._in_zone_at: dict[str, dict[int, datetime]] = {r.name: {} for r in config.rules}
 
     def active(self, at: datetime) -> list[RuleConfig]:
         """The rules active at ``at``."""
@@ -172,11 +173,10 @@ class CameraRules:
         for rule in self.config.rules:
             life = self._life[rule.name]
             if not self.calendar.active(rule.when, at):
-                best = life.best
-                if life.close() == "ended":
-                    events.append(self._event("ended", rule, best, life, at))
+                events += self._end(rule, at)
                 self._entered[rule.name].clear()
                 self._feet[rule.name].clear()
+                self._in_zone_at[rule.name].clear()
                 continue
             condition = self._condition(rule, at, detections, falls)
             kind = life.step(condition, at)
@@ -186,13 +186,13 @@ class CameraRules:
 
     def close(self, at: datetime) -> list[RuleEvent]:
         """End every open event (the pipeline is stopping): each ends at the last frame its condition held."""
-        events = []
-        for rule in self.config.rules:
-            life = self._life[rule.name]
-            best = life.best
-            if life.close() == "ended":
-                events.append(self._event("ended", rule, best, life, at))
-        return events
+        return [event for rule in self.config.rules for event in self._end(rule, at)]
+
+    def _end(self, rule: RuleConfig, at: datetime) -> list[RuleEvent]:
+        """The rule's open event, ended (none if it has none)."""
+        life = self._life[rule.name]
+        best = life.best
+        return [self._event("ended", rule, best, life, at)] if life.close() == "ended" else []
 
     def _event(
         self,
@@ -256,14 +256,14 @@ class CameraRules:
 
     def _loitering(self, rule: LoiteringRule, at: datetime, inside: list[_Seen]) -> Condition:
         entered = self._entered[rule.name]
-        seen = self._feet[rule.name]  # here: when each track was last in the zone
+        seen = self._in_zone_at[rule.name]
         for s in inside:
             if s.track_id >= 0:
                 entered.setdefault(s.track_id, at)
-                seen[s.track_id] = (at, s.foot)
+                seen[s.track_id] = at
         # A track out of the zone (or missed by the detector) for longer than end_after_s starts again; a frame or
         # two below the score threshold must not reset a loiterer's clock.
-        for track_id in [t for t in entered if (at - seen[t][0]).total_seconds() > rule.end_after_s]:
+        for track_id in [t for t in entered if (at - seen[t]).total_seconds() > rule.end_after_s]:
             del entered[track_id]
             del seen[track_id]
         long_stay = [
