@@ -25,10 +25,10 @@ from analytics.detectors.base import Detector, create_detector
 from analytics.errors import AnalyticsError
 from analytics.events import EventRecorder, evidence_jpeg
 from analytics.rules import CameraRules, RuleEvent
-from analytics.schedule import SchoolCalendar
 from analytics.tracking import ByteTracker
 from config import Settings
 from config.analytics import BatchConfig
+from kernel.calendar import SchoolCalendar
 from kernel.clock import utcnow
 
 log = logging.getLogger(__name__)

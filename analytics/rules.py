@@ -17,7 +17,6 @@ import numpy as np
 
 from analytics.detections import Detections
 from analytics.geometry import crossed, in_polygon, side
-from analytics.schedule import SchoolCalendar
 from config.rules import (
     CameraRulesConfig,
     CrowdingRule,
@@ -31,6 +30,7 @@ from config.rules import (
     RuleConfig,
     WaterAreaRule,
 )
+from kernel.calendar import SchoolCalendar
 
 Box = tuple[float, float, float, float]
 

@@ -72,6 +72,7 @@ def migrate(config_file: Path | None, data_dir: Path | None) -> None:
 def serve(config_file: Path | None, data_dir: Path | None, host: str | None, port: int | None) -> None:
     """Serve the web console and API."""
     from campuswatch.database import upgrade
+    from campuswatch.patrol_facts import StoredFleetFacts
     from campuswatch.serving import run_web
     from kernel.db import make_engine
     from web.app import create_app
@@ -81,7 +82,8 @@ def serve(config_file: Path | None, data_dir: Path | None, host: str | None, por
     with _sigterm_interrupts():
         try:
             upgrade(engine)
-            run_web(create_app(settings, engine=engine), host or settings.web.host, port or settings.web.port)
+            app = create_app(settings, engine=engine, facts=StoredFleetFacts())
+            run_web(app, host or settings.web.host, port or settings.web.port)
         except KernelError as err:
             raise click.ClickException(str(err)) from err
         except KeyboardInterrupt:

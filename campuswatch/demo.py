@@ -23,6 +23,7 @@ from analytics.pipeline import AnalyticsPipeline
 from campuswatch.analytics_service import build_analytics
 from campuswatch.database import upgrade
 from campuswatch.demo_rules import with_demo_rules
+from campuswatch.patrol_facts import StoredFleetFacts
 from campuswatch.serving import run_web
 from config import Settings
 from ingest.errors import SimulatorError
@@ -176,7 +177,10 @@ def run_demo(settings: Settings, *, web_port: int | None = None, rtsp_port: int 
         worker.start()
         port = settings.web.port if web_port is None else web_port
         _banner(settings, bureau, simulator, port, codes)
-        run_web(create_app(settings, session_factory=factory, thumbnails=thumbnails), settings.web.host, port)
+        app = create_app(
+            settings, session_factory=factory, thumbnails=thumbnails, bus=bus, facts=StoredFleetFacts()
+        )
+        run_web(app, settings.web.host, port)
     finally:
         # Reverse start order: the web server has returned; the worker, analytics, the simulator, the database.
         if worker is not None:

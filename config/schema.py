@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.analytics import AnalyticsConfig
 from config.diagnosis import DiagnosisConfig
+from config.patrol import PatrolConfig
 from kernel.db import default_database_url
 from kernel.paths import DEFAULT_DATA_DIR
 
@@ -183,6 +184,9 @@ class Settings(BaseSettings):
         default_factory=DiagnosisConfig, description="Video-quality diagnosis on keyframes"
     )
     analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig, description="Detection and rules")
+    patrol: PatrolConfig = Field(
+        default_factory=PatrolConfig, description="Walls, tours, patrol plans, hazards, clocks, reports"
+    )
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Log output")
 
     def models_dir(self) -> Path:

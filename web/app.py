@@ -6,6 +6,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
@@ -17,10 +18,27 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from config.schema import Settings
 from ingest.thumbnails import ThumbnailStore, create_thumbnail_store
+from kernel.bus import EventBus, create_bus
+from kernel.clock import utcnow
 from kernel.db import make_engine, make_session_factory
 from kernel.secrets import read_or_create_key_file
+from patrol.errors import PatrolConflictError, PatrolError, PatrolNotFoundError
+from patrol.facts import FleetFacts
 from web.auth import LoginRequired
-from web.routers import events, health, pages, registry
+from web.routers import (
+    events,
+    hazards,
+    health,
+    incidents,
+    pages,
+    patrol_plans,
+    registry,
+    reports,
+    roster,
+    spot_checks,
+    tours,
+    walls,
+)
 
 log = logging.getLogger(__name__)
 SESSION_KEY_FILE = "session.key"
@@ -43,14 +61,20 @@ def session_secret(settings: Settings) -> str:
 def create_app(
     settings: Settings,
     *,
+    facts: FleetFacts,
     engine: Engine | None = None,
     session_factory: sessionmaker[Session] | None = None,
     thumbnails: ThumbnailStore | None = None,
+    bus: EventBus | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> FastAPI:
-    """Build the web app. An engine or thumbnail store passed in is the caller's to close; ones made here are
-    closed on shutdown. Without a store, thumbnails are read from Redis when the bus is Redis (distributed)."""
+    """Build the web app. An engine, thumbnail store or bus passed in is the caller's to close; ones made here
+    are closed on shutdown. Without a store, thumbnails are read from Redis when the bus is Redis (distributed).
+    ``facts`` tells the patrol endpoints about camera health and events; ``clock`` is for tests."""
     owns_engine = engine is None and session_factory is None
     owns_thumbnails = thumbnails is None
+    owns_bus = bus is None
+    app_bus = bus or create_bus(settings.bus.url.get_secret_value())
     thumbnail_store = thumbnails or create_thumbnail_store(
         settings.bus.url.get_secret_value(), settings.ingest.thumbnail_ttl_s
     )
@@ -61,6 +85,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        if owns_bus:
+            app_bus.close()
         if owns_thumbnails:
             thumbnail_store.close()
         if owns_engine and engine is not None:
@@ -75,6 +101,9 @@ def create_app(
     app.state.settings = settings
     app.state.session_factory = session_factory
     app.state.thumbnails = thumbnail_store
+    app.state.bus = app_bus
+    app.state.facts = facts
+    app.state.clock = clock
     app.add_middleware(
         SessionMiddleware, secret_key=session_secret(settings), session_cookie="cw_session", same_site="lax"
     )
@@ -92,6 +121,15 @@ def create_app(
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
         return RedirectResponse("/login", status_code=303)
 
+    @app.exception_handler(PatrolError)
+    async def patrol_error(request: Request, exc: PatrolError) -> Response:
+        code = 422
+        if isinstance(exc, PatrolNotFoundError):
+            code = 404
+        elif isinstance(exc, PatrolConflictError):
+            code = 409
+        return JSONResponse({"detail": str(exc)}, status_code=code)
+
     @app.get("/healthz", tags=["health"], summary="Liveness and database check")
     def healthz() -> dict[str, str]:
         with session_factory() as session:
@@ -101,6 +139,8 @@ def create_app(
     app.include_router(registry.router)
     app.include_router(health.router)
     app.include_router(events.router)
+    for patrol_router in (walls, tours, patrol_plans, spot_checks, hazards, roster, incidents, reports):
+        app.include_router(patrol_router.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "static"), name="static")
     return app

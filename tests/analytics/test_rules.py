@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from analytics.detections import Detections
 from analytics.geometry import crossed, in_polygon
 from analytics.rules import CameraRules, RuleEvent
-from analytics.schedule import SchoolCalendar
 from config.rules import CalendarConfig, CameraRulesConfig, LineConfig, WeeklyWindow
+from kernel.calendar import SchoolCalendar
 
 NAMES = ("person", "car", "Fall")
 # Monday 2026-11-23, 23:00 in Shanghai (15:00 UTC): a school day, campus closed for the night.

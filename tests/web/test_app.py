@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from campuswatch.patrol_facts import StoredFleetFacts
 from config import Settings
 from kernel.db import make_session_factory, session_scope
 from kernel.secrets import SecretBox
@@ -42,7 +43,7 @@ def client(settings: Settings, migrated_engine: Engine) -> Iterator[TestClient]:
                             password_encrypted=box.encrypt(CAMERA_SECRET),
                         )
                     )
-    app = create_app(settings, engine=migrated_engine)
+    app = create_app(settings, engine=migrated_engine, facts=StoredFleetFacts())
     with TestClient(app) as test_client:
         yield test_client
 

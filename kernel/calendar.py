@@ -1,4 +1,7 @@
-"""When rules are active: the school calendar (terms, holidays, make-up days, opening hours) and weekly windows."""
+"""The school calendar (terms, holidays, make-up days, opening hours) and weekly windows.
+
+Shared by analytics (when a rule is active) and patrol (which days a patrol plan runs on).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,12 @@ from datetime import date, datetime, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
-from analytics.errors import AnalyticsError
 from config.rules import WEEKDAYS, CalendarConfig, When
+from kernel.errors import KernelError
+
+
+class CalendarError(KernelError):
+    """A time the calendar cannot place (no timezone)."""
 
 
 class SchoolCalendar:
@@ -24,7 +31,7 @@ class SchoolCalendar:
     def local(self, at: datetime) -> datetime:
         """``at`` in the schools' timezone."""
         if at.tzinfo is None:
-            raise AnalyticsError(f"{at} has no timezone")
+            raise CalendarError(f"{at} has no timezone")
         return at.astimezone(self.zone)
 
     def is_school_day(self, day: date) -> bool:

@@ -1,0 +1,110 @@
+"""The patrol's :class:`~patrol.facts.FleetFacts`, read from what ingest and analytics stored."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from analytics.tables import SafetyEvent
+from ingest.models import HealthState
+from ingest.tables import CameraHealth, CameraHealthTransition
+from patrol.facts import EventFact
+from registry.models import Camera, School
+
+
+class StoredFleetFacts:
+    """Camera health from ``camera_health`` and its transitions; events from ``events``."""
+
+    def offline_cameras(self, session: Session) -> set[str]:
+        """Enabled cameras whose current health is offline."""
+        stmt = (
+            select(Camera.code)
+            .join(CameraHealth, CameraHealth.camera_id == Camera.id)
+            .where(Camera.enabled.is_(True), CameraHealth.state == HealthState.OFFLINE)
+        )
+        return set(session.scalars(stmt))
+
+    def offline_between(self, session: Session, start: datetime, end: datetime) -> set[str]:
+        """Cameras that went offline inside the interval, or were offline when it began."""
+        went_offline = (
+            select(Camera.code)
+            .join(CameraHealthTransition, CameraHealthTransition.camera_id == Camera.id)
+            .where(
+                Camera.enabled.is_(True),
+                CameraHealthTransition.state == HealthState.OFFLINE,
+                CameraHealthTransition.at >= start,
+                CameraHealthTransition.at < end,
+            )
+        )
+        codes = set(session.scalars(went_offline))
+        # Offline since before the start: its last transition before the start was to offline.
+        latest = (
+            select(CameraHealthTransition.camera_id, func.max(CameraHealthTransition.at).label("at"))
+            .where(CameraHealthTransition.at < start)
+            .group_by(CameraHealthTransition.camera_id)
+            .subquery()
+        )
+        offline_at_start = (
+            select(Camera.code)
+            .join(CameraHealthTransition, CameraHealthTransition.camera_id == Camera.id)
+            .join(
+                latest,
+                and_(
+                    latest.c.camera_id == CameraHealthTransition.camera_id,
+                    latest.c.at == CameraHealthTransition.at,
+                ),
+            )
+            .where(Camera.enabled.is_(True), CameraHealthTransition.state == HealthState.OFFLINE)
+        )
+        codes |= set(session.scalars(offline_at_start))
+        # Offline now and since before the end (the transitions may have been pruned).
+        codes |= set(
+            session.scalars(
+                select(Camera.code)
+                .join(CameraHealth, CameraHealth.camera_id == Camera.id)
+                .where(
+                    Camera.enabled.is_(True),
+                    CameraHealth.state == HealthState.OFFLINE,
+                    CameraHealth.since < end,
+                )
+            )
+        )
+        return codes
+
+    def events_between(self, session: Session, start: datetime, end: datetime) -> list[EventFact]:
+        """Events that started in ``[start, end)``."""
+        stmt = (
+            select(SafetyEvent, Camera.code, School.code)
+            .join(Camera, Camera.id == SafetyEvent.camera_id)
+            .join(School, School.id == SafetyEvent.school_id)
+            .where(SafetyEvent.started_at >= start, SafetyEvent.started_at < end)
+            .order_by(SafetyEvent.started_at, SafetyEvent.id)
+        )
+        return [_fact(event, camera, school) for event, camera, school in session.execute(stmt)]
+
+    def event(self, session: Session, event_id: int) -> EventFact | None:
+        """One event by id."""
+        row = session.execute(
+            select(SafetyEvent, Camera.code, School.code)
+            .join(Camera, Camera.id == SafetyEvent.camera_id)
+            .join(School, School.id == SafetyEvent.school_id)
+            .where(SafetyEvent.id == event_id)
+        ).one_or_none()
+        return None if row is None else _fact(*row)
+
+
+def _fact(event: SafetyEvent, camera_code: str, school_code: str) -> EventFact:
+    return EventFact(
+        id=event.id,
+        type=event.type,
+        severity=event.severity,
+        camera_id=event.camera_id,
+        camera_code=camera_code,
+        school_id=event.school_id,
+        school_code=school_code,
+        started_at=event.started_at,
+        ended_at=event.ended_at,
+        detail=event.detail,
+    )

@@ -1,0 +1,45 @@
+"""Which roles may do what: dependencies that let a request through only for some roles.
+
+Every endpoint needs a login; reads are open to every role, writes to the roles whose work they are. Scoping by
+district and school comes with the console's auth (the roles' scopes are not applied here yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, status
+
+from web.auth import CurrentUser
+from web.models import Role, User
+
+
+def require_roles(*roles: Role) -> Callable[[User], User]:
+    """A dependency answering 403 unless the logged-in user has one of ``roles``."""
+    allowed = frozenset(roles)
+    names = ", ".join(sorted(r.value for r in allowed))
+
+    def dependency(user: CurrentUser) -> User:
+        if user.role not in allowed:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"a {user.role.value} may not do this (needs one of: {names})"
+            )
+        return user
+
+    return dependency
+
+
+AdminUser = Annotated[User, Depends(require_roles(Role.ADMINISTRATOR))]
+"""Configuration: walls, tours, patrol plans, spot-check quotas, the roster."""
+DutyUser = Annotated[User, Depends(require_roles(Role.DUTY_OFFICER, Role.LEADER_ON_DUTY, Role.ADMINISTRATOR))]
+"""The duty room's work: alarms, verdicts, hazards, incidents and their reports."""
+LeaderUser = Annotated[User, Depends(require_roles(Role.LEADER_ON_DUTY, Role.ADMINISTRATOR))]
+"""Sign-offs of the leader on duty: verifying a hazard closed, closing a major incident."""
+InspectorUser = Annotated[User, Depends(require_roles(Role.INSPECTOR, Role.LEADER_ON_DUTY, Role.ADMINISTRATOR))]
+"""Spot checks: draws, inspection sessions, findings and signatures."""
+RectifierUser = Annotated[
+    User,
+    Depends(require_roles(Role.SCHOOL_SAFETY_OFFICER, Role.DUTY_OFFICER, Role.LEADER_ON_DUTY, Role.ADMINISTRATOR)),
+]
+"""Rectifying hazards: the school's safety officer, or the duty room on its behalf."""

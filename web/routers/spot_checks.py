@@ -1,0 +1,7 @@
+"""API: spot-checks (being written)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api", tags=["spot-checks"])

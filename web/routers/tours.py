@@ -1,0 +1,7 @@
+"""API: tours (being written)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api", tags=["tours"])
