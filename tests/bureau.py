@@ -41,7 +41,7 @@ USERS: dict[str, Role] = {
     "school11": Role.SCHOOL_SAFETY_OFFICER,
     "auditor": Role.AUDITOR,
 }
-CAMERA_KINDS = (
+CAMERA_KINDS: tuple[tuple[str, SceneType, bool, list[str]], ...] = (
     ("GATE", SceneType.GATE, True, []),
     ("DORM", SceneType.DORMITORY, False, ["night"]),
     ("CORR", SceneType.CORRIDOR, False, []),
