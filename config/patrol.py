@@ -48,8 +48,14 @@ class ReportConfig(_Model):
 
     enabled: bool = Field(True, description="Generate the previous day's report every day")
     at: time = Field(time(8, 0), description="Local time the previous day's report is generated")
+
+
+class SpotCheckConfig(_Model):
+    """Random spot checks (随机抽查)."""
+
+    auto_draw: bool = Field(True, description="Draw each enabled quota's schools when its day or week begins")
     recent_event_days: int = Field(
-        30, ge=1, le=365, description="Events this many days back count as a school's recent events (spot checks)"
+        30, ge=1, le=365, description="Events this many days back count as a school's recent events (risk)"
     )
 
 
@@ -72,6 +78,10 @@ class PatrolConfig(_Model):
     alarm_severities: tuple[str, ...] = Field(
         ("general", "major"), min_length=1, description="Event severities that take a tile on the walls"
     )
+    alarm_max_age_s: float = Field(
+        600.0, ge=1, le=86_400, description="Events older than this when the service sees them raise no alarm"
+    )
     clocks: ClockConfig = Field(default_factory=ClockConfig, description="Incident reporting deadlines")
     hazards: HazardConfig = Field(default_factory=HazardConfig, description="Hazard deadlines and escalation")
     report: ReportConfig = Field(default_factory=ReportConfig, description="Daily and zero reports")
+    spot_checks: SpotCheckConfig = Field(default_factory=SpotCheckConfig, description="Random spot checks")

@@ -40,6 +40,11 @@ class CameraSet(BaseModel):
         """Whether any filter (not the list of cameras) is set."""
         return bool(self.districts or self.schools or self.scene_types or self.tags or self.key_scenes_only)
 
+    def matches(self, camera: CameraRef) -> bool:
+        """Whether ``camera`` (an enabled one) belongs to the set: the definition that :func:`select` and
+        :func:`resolve` apply."""
+        return select_cameras([camera], self) != []
+
     def describe(self) -> str:
         """A short human description, e.g. ``districts D01 · scene gate``."""
         parts = []
@@ -71,6 +76,7 @@ class CameraRef:
     school_code: str
     school_name: str
     district_code: str
+    tags: tuple[str, ...] = ()
 
 
 def camera_set_from_json(value: dict[str, Any]) -> CameraSet:
@@ -103,7 +109,10 @@ def _base_query() -> Select[Any]:
 
 
 def resolve(session: Session, camera_set: CameraSet) -> list[CameraRef]:
-    """The enabled cameras of ``camera_set``, by district, school and camera code."""
+    """The enabled cameras of ``camera_set``, by district, school and camera code.
+
+    The query narrows the rows by place, scene and list (a superset of the set); :func:`select_cameras` decides.
+    """
     stmt = _base_query()
     listed_clause = Camera.code.in_(camera_set.cameras)
     if camera_set.has_filter:
@@ -119,17 +128,47 @@ def resolve(session: Session, camera_set: CameraSet) -> list[CameraRef]:
             stmt = stmt.where(or_(matched, listed_clause) if camera_set.cameras else matched)
     elif camera_set.cameras:
         stmt = stmt.where(listed_clause)
-    wanted_tags = set(camera_set.tags)
-    listed = set(camera_set.cameras)
-    found = []
-    for cid, code, name, scene, key, tags, school_id, school_code, school_name, district_code in session.execute(
-        stmt
-    ):
-        # Tags are a JSON list: matched here, where both backends behave the same.
-        if wanted_tags and code not in listed and not wanted_tags.intersection(tags or ()):
-            continue
-        found.append(CameraRef(cid, code, name, scene, key, school_id, school_code, school_name, district_code))
-    return found
+    return select_cameras(_refs(session, stmt), camera_set)
+
+
+def load_fleet(session: Session) -> list[CameraRef]:
+    """Every enabled camera, by district, school and camera code (for :func:`select_cameras`)."""
+    return _refs(session, _base_query())
+
+
+def _refs(session: Session, stmt: Select[Any]) -> list[CameraRef]:
+    return [
+        CameraRef(cid, code, name, scene, key, school_id, school, school_name, district, _tags(tags))
+        for cid, code, name, scene, key, tags, school_id, school, school_name, district in session.execute(stmt)
+    ]
+
+
+def select_cameras(fleet: Sequence[CameraRef], camera_set: CameraSet) -> list[CameraRef]:
+    """The cameras of ``fleet`` (enabled ones, in order) that belong to ``camera_set``; order kept."""
+    listed = frozenset(camera_set.cameras)
+    if not camera_set.has_filter:
+        return [c for c in fleet if c.code in listed] if listed else list(fleet)
+    places = frozenset(camera_set.districts), frozenset(camera_set.schools)
+    scenes = frozenset(camera_set.scene_types)
+    tags = frozenset(camera_set.tags)
+    key_only = camera_set.key_scenes_only
+
+    def wanted(c: CameraRef) -> bool:
+        if c.code in listed:
+            return True
+        if (places[0] or places[1]) and c.district_code not in places[0] and c.school_code not in places[1]:
+            return False
+        if scenes and c.scene_type not in scenes:
+            return False
+        if tags and tags.isdisjoint(c.tags):
+            return False
+        return c.key_scene or not key_only
+
+    return [c for c in fleet if wanted(c)]
+
+
+def _tags(value: object) -> tuple[str, ...]:
+    return tuple(str(t) for t in value) if isinstance(value, list) else ()
 
 
 def unknown_codes(session: Session, camera_set: CameraSet) -> list[str]:

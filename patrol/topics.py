@@ -12,6 +12,8 @@ from pydantic import JsonValue
 
 from kernel.bus import Event
 
+ANALYTICS_EVENTS_TOPIC = "events"
+"""Where analytics announces ``event.started`` / ``event.ended`` (the bus contract; walls raise alarms on it)."""
 WALLS_TOPIC = "walls"
 DUTY_TOPIC = "duty"
 SOURCE = "patrol"

@@ -6,13 +6,15 @@ camera is skipped and remembered, and when it comes back during the round it goe
 camera online at some point of the round is shown in it exactly once (key scenes ``key_repeat`` times).
 Cameras offline for the whole round are reported when it ends. The cursor, the round number and the skipped
 cameras are the whole state (:class:`TourState`): stored after every page, a restarted planner goes on where it
-stopped.
+stopped. When the tour's camera set has changed meanwhile (cameras added, removed or disabled), the planner
+finds its place again by the last camera it showed: cameras added behind that place come in the next round.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,6 +32,21 @@ LAYOUT_TILES: dict[str, int] = {
     "1+12": 13,
 }
 """Wall layouts and their tiles: square grids, and one big tile with 5, 7 or 12 small ones around it."""
+Layout = Literal["1", "4", "9", "16", "25", "36", "1+5", "1+7", "1+12"]
+"""A layout's name (the keys of :data:`LAYOUT_TILES`)."""
+assert set(get_args(Layout)) == set(LAYOUT_TILES)
+
+
+def as_layout(value: str) -> Layout:
+    """``value`` as a :data:`Layout`, or a :class:`PatrolError` naming the layouts."""
+    for layout in get_args(Layout):
+        if layout == value:
+            return layout
+    raise PatrolError(f"unknown layout {value!r}; layouts: {', '.join(LAYOUT_TILES)}")
+
+
+MAX_TILES = 16 * 36
+"""The most tiles a page can have: a wall of 16 screens of 36 tiles."""
 
 
 class TourState(BaseModel):
@@ -41,6 +58,8 @@ class TourState(BaseModel):
     cursor: int = Field(0, ge=0, description="Next entry of the round's order")
     skipped: list[str] = Field(default_factory=list, description="Cameras passed while offline this round")
     shown: int = Field(0, ge=0, description="Cameras shown this round so far")
+    order_size: int = Field(0, ge=0, description="Entries of the round's order when the state was stored")
+    last_code: str | None = Field(None, description="The last camera taken from the order")
 
 
 @dataclass(frozen=True)
@@ -67,15 +86,31 @@ class TourPlanner:
     _order: list[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not 1 <= self.tiles <= 64:
-            raise PatrolError(f"a wall has 1 to 64 tiles, not {self.tiles}")
+        if not 1 <= self.tiles <= MAX_TILES:
+            raise PatrolError(f"a page has 1 to {MAX_TILES} tiles, not {self.tiles}")
         if not 1 <= self.key_repeat <= 10:
             raise PatrolError(f"key scenes repeat 1 to 10 times a round, not {self.key_repeat}")
         if len(set(self.cameras)) != len(self.cameras):
             raise PatrolError("a tour lists each camera once")
         self._order = plan_round(self.cameras, self.key_scenes, self.key_repeat)
-        if self.state.cursor > len(self._order):
-            raise PatrolError(f"stored cursor {self.state.cursor} is past the round's {len(self._order)} entries")
+        state = self.state
+        if state.cursor and state.order_size and state.order_size != len(self._order):
+            self._find_place()
+        elif state.cursor > len(self._order):
+            raise PatrolError(f"stored cursor {state.cursor} is past the round's {len(self._order)} entries")
+        state.order_size = len(self._order)
+
+    def _find_place(self) -> None:
+        """Re-anchor a stored cursor on a changed order: just after the last camera shown, if still there."""
+        state, order = self.state, self._order
+        members = set(self.cameras)
+        state.skipped = [code for code in state.skipped if code in members]
+        guess = round(state.cursor * len(order) / state.order_size)
+        if state.last_code in members:
+            places = [i for i, code in enumerate(order) if code == state.last_code]
+            state.cursor = min(places, key=lambda i: abs(i + 1 - guess)) + 1
+        else:
+            state.cursor = min(guess, len(order))
 
     @property
     def order(self) -> list[str]:
@@ -97,6 +132,7 @@ class TourPlanner:
         while len(page) < self.tiles and state.cursor < len(order):
             code = order[state.cursor]
             state.cursor += 1
+            state.last_code = code
             if code in page:
                 continue  # a key scene's repeat landing on the same page: it is shown there once
             if online(code):
@@ -108,7 +144,7 @@ class TourPlanner:
         if state.cursor < len(order) or any(online(code) for code in state.skipped):
             return Page(state.round, tuple(page))
         ended = Page(state.round, tuple(page), round_ended=True, never_online=tuple(state.skipped))
-        self.state = TourState(round=state.round + 1)
+        self.state = TourState(round=state.round + 1, order_size=len(order))
         return ended
 
 

@@ -10,6 +10,7 @@ brings the next, and after the last the rotation resumes where it stopped.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -42,6 +43,7 @@ class Wall:
     takeover: Literal["tile", "wall"] = "tile"
     showing: dict[int, str] = field(default_factory=dict, init=False)
     _alarms: deque[Alarm] = field(default_factory=deque, init=False, repr=False)
+    _held: list[int] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUT_TILES:
@@ -122,6 +124,21 @@ class Wall:
         if shown_now and self._alarms:
             self._take_over(self._alarms[0])
 
+    def sync_alarms(self, alarms: Sequence[Alarm]) -> bool:
+        """Make the queue ``alarms`` (the stored unacknowledged ones, oldest first; those this wall does not
+        watch are left out). True when the alarm shown changed: a takeover, the next alarm, or the last one gone
+        (then the caller shows the tour's next page)."""
+        before = self.alarm
+        self._alarms = deque(a for a in alarms if self.watches(a))
+        head = self.alarm
+        if head is not None and (before is None or before.alarm_id != head.alarm_id):
+            self._take_over(head)
+        return (before.alarm_id if before else None) != (head.alarm_id if head else None)
+
+    def alarm_tiles(self) -> list[int]:
+        """The tiles the shown alarm holds (empty while rotating)."""
+        return list(self._held) if self._alarms else []
+
     def _take_over(self, alarm: Alarm) -> None:
         if self.takeover == "wall":
             tiles = self.rotating
@@ -129,5 +146,6 @@ class Wall:
             per_screen = LAYOUT_TILES[self.layout]
             big = [i for i in self.rotating if "+" in self.layout and i % per_screen == 0]
             tiles = (big or self.rotating)[:1]
+        self._held = list(tiles)
         for tile in tiles:
             self.showing[tile] = alarm.camera_code
