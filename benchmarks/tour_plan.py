@@ -4,7 +4,9 @@
 
 A round of ``--cameras`` cameras (10 % of them key scenes shown twice a round) is planned from scratch, as after
 a restart or a change of the tour's camera set; then every page of the round is taken with 3 % of the cameras
-offline. Baseline: ``sorted()`` of the same codes (the least any ordering costs). Medians of ``--repeat`` runs.
+offline. The wall rotator's whole re-plan is measured too: picking the tour's cameras out of the fleet
+(``select_cameras``, here the gate and perimeter cameras, and the whole fleet) and planning their round.
+Baseline: ``sorted()`` of the same codes (the least any ordering costs). Medians of ``--repeat`` runs.
 Goal: plan_ms < 20. The last line is JSON: ``{"bench": "tour_plan", "cameras": N, "tiles": T, "plan_ms": ...}``.
 """
 
@@ -17,7 +19,9 @@ import statistics
 import sys
 import time
 
+from patrol.camera_sets import CameraRef, CameraSet, select_cameras
 from patrol.tours import TourPlanner
+from registry.models import SceneType
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,8 +35,28 @@ def main(argv: list[str] | None = None) -> int:
     codes = codes[: args.cameras]
     keys = frozenset(rng.sample(codes, len(codes) // 10))
     offline = set(rng.sample(codes, len(codes) * 3 // 100))
-    plan, pages, base = [], [], []
+    scenes = list(SceneType)
+    fleet = [
+        CameraRef(i, code, code, scenes[i % len(scenes)], code in keys, i // 25, code[:10], "", code[:6], ())
+        for i, code in enumerate(codes)
+    ]
+    some, whole = CameraSet(scene_types=(SceneType.GATE, SceneType.PERIMETER)), CameraSet()
+    plan: list[float] = []
+    pages: list[float] = []
+    base: list[float] = []
+    replan_some: list[float] = []
+    replan_whole: list[float] = []
     for _ in range(args.repeat):
+        for camera_set, times in ((some, replan_some), (whole, replan_whole)):
+            started = time.perf_counter()
+            chosen = select_cameras(fleet, camera_set)
+            TourPlanner(
+                [c.code for c in chosen],
+                tiles=args.tiles,
+                key_scenes=frozenset(c.code for c in chosen if c.key_scene),
+                key_repeat=2,
+            )
+            times.append(time.perf_counter() - started)
         started = time.perf_counter()
         sorted(codes)
         base.append(time.perf_counter() - started)
@@ -47,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
             if page.round_ended:
                 break
         pages.append((time.perf_counter() - started) / count)
-    plan_ms, base_ms, page_us = (statistics.median(v) * 1000 for v in (plan, base, pages))
+    plan_ms, base_ms, page_us, some_ms, whole_ms = (
+        statistics.median(v) * 1000 for v in (plan, base, pages, replan_some, replan_whole)
+    )
     page_us *= 1000
     print(f"{args.cameras} cameras, {args.tiles} tiles, {len(keys)} key scenes x2, {len(offline)} offline")
     print(
@@ -55,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         f"sorted() of the codes: {base_ms:.2f} ms; ratio {plan_ms / base_ms:.2f}"
     )
     print(f"take a page: {page_us:.1f} us ({count} pages a round)")
+    print(
+        f"re-plan a wall's tour (select from the fleet + plan): gates and perimeters {some_ms:.2f} ms, "
+        f"the whole fleet {whole_ms:.2f} ms"
+    )
     print(
         json.dumps(
             {
@@ -64,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                 "plan_ms": round(plan_ms, 3),
                 "plan_over_sort": round(plan_ms / base_ms, 2),
                 "page_us": round(page_us, 1),
+                "replan_fleet_ms": round(whole_ms, 3),
+                "replan_subset_ms": round(some_ms, 3),
             }
         )
     )
