@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -111,6 +112,42 @@ def demo(config_file: Path | None, data_dir: Path | None, port: int | None, rtsp
             raise click.ClickException(str(err)) from err
         except KeyboardInterrupt:
             click.echo("interrupted during start-up", err=True)
+
+
+@main.command("patrol")
+@config_option
+@data_dir_option
+def patrol(config_file: Path | None, data_dir: Path | None) -> None:
+    """Run the patrol service: walls and tours, alarms on the walls, plan tasks, clocks, daily reports.
+
+    Run one per deployment (it is the only writer of the walls' state); the demo runs it in-process.
+    """
+    from campuswatch.database import upgrade
+    from campuswatch.patrol_facts import StoredFleetFacts
+    from kernel.bus import create_bus
+    from kernel.db import make_engine, make_session_factory
+    from patrol.service import PatrolService
+
+    settings = cli_settings(config_file, data_dir)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda _s, _f: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    engine = make_engine(settings.database_url())
+    bus = create_bus(settings.bus.url.get_secret_value())
+    try:
+        upgrade(engine)
+        service = PatrolService(settings, make_session_factory(engine), bus, StoredFleetFacts())
+        service.start()
+        try:
+            stop.wait()
+        finally:
+            service.stop()
+    except KernelError as err:
+        raise click.ClickException(str(err)) from err
+    finally:
+        bus.close()
+        engine.dispose()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextmanager

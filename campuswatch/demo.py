@@ -22,6 +22,7 @@ from analytics.errors import AnalyticsError
 from analytics.pipeline import AnalyticsPipeline
 from campuswatch.analytics_service import build_analytics
 from campuswatch.database import upgrade
+from campuswatch.demo_patrol import seed_demo_patrol
 from campuswatch.demo_rules import with_demo_rules
 from campuswatch.patrol_facts import StoredFleetFacts
 from campuswatch.serving import run_web
@@ -42,6 +43,7 @@ from kernel.bus import InMemoryBus
 from kernel.db import make_engine, make_session_factory, session_scope
 from kernel.errors import KernelError
 from kernel.secrets import SecretBox
+from patrol.service import PatrolService
 from registry.errors import RegistryError
 from registry.fleet_file import FleetRow
 from registry.fleet_io import ImportResult, import_rows
@@ -89,6 +91,7 @@ def seed_demo(session: Session, settings: Settings, camera_url: Callable[[str], 
         result = import_rows(session, fleet_rows, SecretBox.for_data_dir(settings.data_dir), source="demo bureau")
     except RegistryError as err:
         raise DemoError(f"cannot create the demo bureau: {err}") from err
+    seed_demo_patrol(session)
     return DemoBureau(result, len(rows), _ensure_admin(session, settings.data_dir))
 
 
@@ -137,6 +140,7 @@ def run_demo(settings: Settings, *, web_port: int | None = None, rtsp_port: int 
     simulator: CameraSimulator | None = None
     worker: IngestWorker | None = None
     pipeline: AnalyticsPipeline | None = None
+    patrol: PatrolService | None = None
     bus = InMemoryBus()
     thumbnails = MemoryThumbnailStore()
     engine = make_engine(settings.database_url())
@@ -175,14 +179,18 @@ def run_demo(settings: Settings, *, web_port: int | None = None, rtsp_port: int 
             analyze_check_s=settings.analytics.analyze_check_s,
         )
         worker.start()
+        facts = StoredFleetFacts()
+        if settings.patrol.enabled:
+            patrol = PatrolService(settings, factory, bus, facts, name="demo")
+            patrol.start()
         port = settings.web.port if web_port is None else web_port
         _banner(settings, bureau, simulator, port, codes)
-        app = create_app(
-            settings, session_factory=factory, thumbnails=thumbnails, bus=bus, facts=StoredFleetFacts()
-        )
+        app = create_app(settings, session_factory=factory, thumbnails=thumbnails, bus=bus, facts=facts)
         run_web(app, settings.web.host, port)
     finally:
-        # Reverse start order: the web server has returned; the worker, analytics, the simulator, the database.
+        # Reverse start order (the web server has returned): patrol, worker, analytics, simulator, database.
+        if patrol is not None:
+            patrol.stop(timeout_s=3.0)
         if worker is not None:
             worker.stop(timeout_s=3.0)
         if pipeline is not None:

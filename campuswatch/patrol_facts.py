@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from analytics.tables import SafetyEvent
@@ -74,37 +74,31 @@ class StoredFleetFacts:
         return codes
 
     def events_between(self, session: Session, start: datetime, end: datetime) -> list[EventFact]:
-        """Events that started in ``[start, end)``."""
-        stmt = (
-            select(SafetyEvent, Camera.code, School.code)
-            .join(Camera, Camera.id == SafetyEvent.camera_id)
-            .join(School, School.id == SafetyEvent.school_id)
-            .where(SafetyEvent.started_at >= start, SafetyEvent.started_at < end)
-            .order_by(SafetyEvent.started_at, SafetyEvent.id)
-        )
-        return [_fact(event, camera, school) for event, camera, school in session.execute(stmt)]
+        """Events that started in ``[start, end)`` (their evidence pictures are not read)."""
+        stmt = _event_query().where(SafetyEvent.started_at >= start, SafetyEvent.started_at < end)
+        return [EventFact(*row) for row in session.execute(stmt.order_by(SafetyEvent.started_at, SafetyEvent.id))]
 
     def event(self, session: Session, event_id: int) -> EventFact | None:
         """One event by id."""
-        row = session.execute(
-            select(SafetyEvent, Camera.code, School.code)
-            .join(Camera, Camera.id == SafetyEvent.camera_id)
-            .join(School, School.id == SafetyEvent.school_id)
-            .where(SafetyEvent.id == event_id)
-        ).one_or_none()
-        return None if row is None else _fact(*row)
+        row = session.execute(_event_query().where(SafetyEvent.id == event_id)).one_or_none()
+        return None if row is None else EventFact(*row)
 
 
-def _fact(event: SafetyEvent, camera_code: str, school_code: str) -> EventFact:
-    return EventFact(
-        id=event.id,
-        type=event.type,
-        severity=event.severity,
-        camera_id=event.camera_id,
-        camera_code=camera_code,
-        school_id=event.school_id,
-        school_code=school_code,
-        started_at=event.started_at,
-        ended_at=event.ended_at,
-        detail=event.detail,
+def _event_query() -> Select[tuple[int, str, str, int, str, int, str, datetime, datetime | None, str]]:
+    # Columns in EventFact's order; the evidence JPEG stays in the database.
+    return (
+        select(
+            SafetyEvent.id,
+            SafetyEvent.type,
+            SafetyEvent.severity,
+            SafetyEvent.camera_id,
+            Camera.code,
+            SafetyEvent.school_id,
+            School.code,
+            SafetyEvent.started_at,
+            SafetyEvent.ended_at,
+            SafetyEvent.detail,
+        )
+        .join(Camera, Camera.id == SafetyEvent.camera_id)
+        .join(School, School.id == SafetyEvent.school_id)
     )

@@ -6,17 +6,42 @@ and the days since the school was last checked, so that a school not checked for
 school checked in the last ``exclude_days`` days. Sampling without replacement uses Efraimidis-Spirakis keys
 (``u ** (1 / weight)``) from a generator seeded with ``"<seed>:<day>"``: storing the seed (and the inputs)
 lets anyone derive the same draw again.
+
+Stored quotas ("5 a day": period day, 5..5; "6–10 a week": period week, 6..10) draw once per period — a day
+is the local date, a week starts on the local Monday — and a week's count is drawn in its range from
+``"<seed>:count:<Monday>"``. Each stored draw keeps its seed, its schools in order, every input (each school's
+risks and last check, the weights, the window, the count) and the SHA-256 of their canonical JSON, so that
+:func:`verify_draw` can derive it again without reading anything else.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import math
 import random
-from collections import defaultdict
+import secrets
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from patrol.errors import PatrolError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kernel.announce import announce
+from kernel.db import insert_new
+from patrol.errors import PatrolConflictError, PatrolError, PatrolNotFoundError
+from patrol.facts import FleetFacts
+from patrol.models import HazardStatus, QuotaPeriod
+from patrol.tables import Hazard, Inspection, SpotCheckDraw, SpotCheckQuota
+from patrol.topics import duty_event
+from registry.models import Camera, District, School
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -113,3 +138,451 @@ def _quotas(sizes: Mapping[str, int], count: int) -> dict[str, int]:
     for district in sorted(sizes, key=lambda d: (-(exact[d] - quotas[d]), d))[:left]:
         quotas[district] += 1
     return quotas
+
+
+# --- periods and counts ---------------------------------------------------------------------------------------
+
+SEED_MAX = 2**63 - 1
+"""Seeds are non-negative 63-bit integers (they fit a signed BIGINT)."""
+MAX_COUNT = 500
+"""The most schools one period's draw may name."""
+MAX_EXCLUDE_DAYS = 365
+INPUTS_VERSION = 1
+DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def period_start_of(period: QuotaPeriod, day: date) -> date:
+    """The first day of the period ``day`` is in: the day itself, or the Monday of its week."""
+    return day if period is QuotaPeriod.DAY else day - timedelta(days=day.weekday())
+
+
+def period_end(period: QuotaPeriod, start: date) -> date:
+    """The day after the period that begins on ``start``."""
+    return start + timedelta(days=1 if period is QuotaPeriod.DAY else 7)
+
+
+def current_period_start(period: QuotaPeriod, now: datetime, zone: ZoneInfo) -> date:
+    """The first day of the period that ``now`` (aware) is in, in local time."""
+    if now.tzinfo is None:
+        raise PatrolError(f"{now.isoformat()} has no timezone")
+    return period_start_of(period, now.astimezone(zone).date())
+
+
+def period_count(seed: int, min_count: int, max_count: int, period_start: date) -> int:
+    """How many schools the period starting on ``period_start`` draws: in ``[min_count, max_count]``, from a
+    generator seeded with ``"<seed>:count:<period start>"`` (so the count is re-derivable like the schools)."""
+    if min_count == max_count:
+        return min_count
+    rng = random.Random(f"{seed}:count:{period_start.isoformat()}")  # noqa: S311 - reproducible, not a secret
+    return rng.randint(min_count, max_count)
+
+
+def new_seed() -> int:
+    """A random 63-bit seed for a new quota."""
+    return secrets.randbits(63)
+
+
+def canonical_json(value: Any) -> bytes:
+    """``value`` as canonical JSON (sorted keys, no spaces, UTF-8): the bytes that are hashed."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def canonical_sha256(value: Any) -> str:
+    """SHA-256 (hex) of :func:`canonical_json` of ``value``."""
+    return hashlib.sha256(canonical_json(value)).hexdigest()
+
+
+# --- risk weights ---------------------------------------------------------------------------------------------
+
+WEIGHT_FIELDS = tuple(f.name for f in fields(RiskWeights))
+MAX_WEIGHT = 100.0
+
+
+def weights_from_json(value: Mapping[str, Any]) -> RiskWeights:
+    """Risk weights from a JSON object of :class:`RiskWeights` fields (missing ones keep their default)."""
+    unknown = sorted(set(value) - set(WEIGHT_FIELDS))
+    if unknown:
+        raise PatrolError(f"unknown risk weights {unknown}; weights: {', '.join(WEIGHT_FIELDS)}")
+    checked: dict[str, float] = {}
+    for name, weight in value.items():
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight):
+            raise PatrolError(f"risk weight {name} must be a number, not {weight!r}")
+        if not 0 <= weight <= MAX_WEIGHT:
+            raise PatrolError(f"risk weight {name} must be between 0 and {MAX_WEIGHT:g}, not {weight}")
+        checked[name] = float(weight)
+    return RiskWeights(**checked)
+
+
+def weights_to_json(weights: RiskWeights) -> dict[str, float]:
+    """Every field of ``weights``, as JSON."""
+    return {name: float(getattr(weights, name)) for name in WEIGHT_FIELDS}
+
+
+# --- the inputs of a draw -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SchoolInput:
+    """One school as a stored draw saw it."""
+
+    risk: SchoolRisk
+    last_checked: date | None
+
+
+@dataclass(frozen=True)
+class DrawInputs:
+    """Everything a period's draw depends on; :meth:`derive` gives its schools from these alone."""
+
+    quota_id: int
+    period: QuotaPeriod
+    period_start: date
+    seed: int
+    min_count: int
+    max_count: int
+    count: int
+    exclude_days: int
+    weights: RiskWeights
+    recent_event_days: int
+    as_of: datetime
+    """When the risks were read."""
+    schools: tuple[SchoolInput, ...]
+
+    def derive(self) -> Draw:
+        """The draw these inputs give (exclusion and "last checked" as of the period's first day)."""
+        return draw_schools(
+            [s.risk for s in self.schools],
+            count=self.count,
+            day=self.period_start,
+            seed=self.seed,
+            last_checked={s.risk.school_code: s.last_checked for s in self.schools if s.last_checked},
+            exclude_days=self.exclude_days,
+            weights=self.weights,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The inputs as JSON (the seed as a decimal string: 63 bits do not survive a JavaScript number)."""
+        return {
+            "version": INPUTS_VERSION,
+            "quota_id": self.quota_id,
+            "period": self.period.value,
+            "period_start": self.period_start.isoformat(),
+            "seed": str(self.seed),
+            "min_count": self.min_count,
+            "max_count": self.max_count,
+            "count": self.count,
+            "exclude_days": self.exclude_days,
+            "weights": weights_to_json(self.weights),
+            "recent_event_days": self.recent_event_days,
+            "as_of": self.as_of.astimezone(UTC).isoformat(),
+            "schools": [
+                {
+                    **{k: v if isinstance(v, str) else int(v) for k, v in asdict(s.risk).items()},
+                    "last_checked": s.last_checked.isoformat() if s.last_checked else None,
+                }
+                for s in self.schools
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> DrawInputs:
+        """Stored inputs back; anything missing or malformed is a :class:`PatrolError`."""
+        try:
+            if value["version"] != INPUTS_VERSION:
+                raise PatrolError(f"inputs version {value['version']!r} is not {INPUTS_VERSION}")
+            return cls(
+                quota_id=int(value["quota_id"]),
+                period=QuotaPeriod(value["period"]),
+                period_start=date.fromisoformat(value["period_start"]),
+                seed=int(value["seed"]),
+                min_count=int(value["min_count"]),
+                max_count=int(value["max_count"]),
+                count=int(value["count"]),
+                exclude_days=int(value["exclude_days"]),
+                weights=weights_from_json(value["weights"]),
+                recent_event_days=int(value["recent_event_days"]),
+                as_of=datetime.fromisoformat(value["as_of"]),
+                schools=tuple(_school_from_json(s) for s in value["schools"]),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise PatrolError(f"the stored inputs are unreadable: {type(err).__name__}: {err}") from err
+
+
+def _school_from_json(value: Mapping[str, Any]) -> SchoolInput:
+    counts = [value[name] for name in ("open_hazards", "recent_events", "offline_cameras")]
+    if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in counts):
+        raise ValueError(f"school {value['school_code']!r}: counts must be non-negative integers, not {counts}")
+    last = value["last_checked"]
+    return SchoolInput(
+        SchoolRisk(str(value["school_code"]), str(value["district_code"]), *counts),
+        None if last is None else date.fromisoformat(last),
+    )
+
+
+def gather_inputs(
+    session: Session,
+    *,
+    districts: Sequence[str],
+    now: datetime,
+    facts: FleetFacts,
+    recent_event_days: int,
+    zone: ZoneInfo,
+) -> tuple[SchoolInput, ...]:
+    """Every school of ``districts`` (empty: the bureau) with its risks now and its last check (local date).
+
+    A fixed handful of queries whatever the fleet's size: schools, open hazards per school, the recent events,
+    the offline cameras with their schools, and the latest inspection per school.
+    """
+    stmt = select(School.id, School.code, District.code).join(District, District.id == School.district_id)
+    if districts:
+        stmt = stmt.where(District.code.in_(list(districts)))
+    schools = session.execute(stmt.order_by(School.code)).tuples().all()
+    hazards = dict(
+        session.execute(
+            select(Hazard.school_id, func.count(Hazard.id))
+            .where(Hazard.status != HazardStatus.CLOSED)
+            .group_by(Hazard.school_id)
+        )
+        .tuples()
+        .all()
+    )
+    events = Counter(
+        e.school_id for e in facts.events_between(session, now - timedelta(days=recent_event_days), now)
+    )
+    offline_codes = facts.offline_cameras(session)
+    offline: Counter[int] = Counter()
+    if offline_codes:
+        for code, school_id in session.execute(select(Camera.code, Camera.school_id)).tuples():
+            if code in offline_codes:
+                offline[school_id] += 1
+    last_checked = {
+        school_id: at.astimezone(zone).date()
+        for school_id, at in session.execute(
+            select(Inspection.school_id, func.max(Inspection.started_at))
+            .where(Inspection.started_at <= now)
+            .group_by(Inspection.school_id)
+        ).tuples()
+        if at is not None
+    }
+    return tuple(
+        SchoolInput(
+            SchoolRisk(
+                school_code=code,
+                district_code=district,
+                open_hazards=int(hazards.get(school_id, 0)),
+                recent_events=events[school_id],
+                offline_cameras=offline[school_id],
+            ),
+            last_checked.get(school_id),
+        )
+        for school_id, code, district in schools
+    )
+
+
+# --- stored draws ---------------------------------------------------------------------------------------------
+
+
+def draw_for_period(
+    session: Session,
+    quota: SpotCheckQuota,
+    period_start: date,
+    now: datetime,
+    facts: FleetFacts,
+    by_user: int | None,
+    recent_event_days: int,
+    *,
+    timezone: ZoneInfo = DEFAULT_ZONE,
+) -> tuple[SpotCheckDraw, bool]:
+    """The quota's draw of the period starting on ``period_start``, and whether this call made it.
+
+    A period is drawn once: a second call (or a concurrent one) returns the stored draw. The risks are read
+    now; exclusion and "last checked" count as of the period's first day. Announces ``spotcheck.drawn``.
+    """
+    if period_start_of(quota.period, period_start) != period_start:
+        raise PatrolError(
+            f"a weekly quota's period starts on a Monday; {period_start.isoformat()} is a "
+            f"{period_start.strftime('%A')}"
+        )
+    current = current_period_start(quota.period, now, timezone)
+    if period_start > current:
+        raise PatrolError(
+            f"the period starting {period_start.isoformat()} has not begun: the current one starts "
+            f"{current.isoformat()}"
+        )
+    if not 1 <= recent_event_days <= MAX_EXCLUDE_DAYS:
+        raise PatrolError(f"recent_event_days must be from 1 to {MAX_EXCLUDE_DAYS}, not {recent_event_days}")
+    existing = _stored_draw(session, quota.id, period_start)
+    if existing is not None:
+        return existing, False
+    inputs = DrawInputs(
+        quota_id=quota.id,
+        period=quota.period,
+        period_start=period_start,
+        seed=quota.seed,
+        min_count=quota.min_count,
+        max_count=quota.max_count,
+        count=period_count(quota.seed, quota.min_count, quota.max_count, period_start),
+        exclude_days=quota.exclude_days,
+        weights=weights_from_json(quota.weights),
+        recent_event_days=recent_event_days,
+        as_of=now,
+        schools=gather_inputs(
+            session,
+            districts=[str(d) for d in quota.districts],
+            now=now,
+            facts=facts,
+            recent_event_days=recent_event_days,
+            zone=timezone,
+        ),
+    )
+    drawn = inputs.derive()
+    inputs_json = inputs.to_json()
+    row = {
+        "quota_id": quota.id,
+        "period_start": period_start,
+        "count": inputs.count,
+        "seed": quota.seed,
+        "schools": list(drawn.schools),
+        "inputs": inputs_json,
+        "inputs_sha256": canonical_sha256(inputs_json),
+        "drawn_at": now,
+        "drawn_by": by_user,
+    }
+    inserted = insert_new(session, SpotCheckDraw, [row], "id")
+    if not inserted:  # drawn concurrently by another request or the patrol service: theirs stands
+        stored = _stored_draw(session, quota.id, period_start)
+        if stored is None:
+            raise PatrolConflictError(f"the draw of quota {quota.id} for {period_start.isoformat()} vanished")
+        return stored, False
+    draw = session.get(SpotCheckDraw, inserted.pop())
+    if draw is None:
+        raise PatrolNotFoundError(f"the new draw of quota {quota.id} was not found after its insert")
+    log.info("spot-check quota %s drew %s for %s", quota.id, ", ".join(drawn.schools), period_start)
+    announce(
+        session,
+        duty_event(
+            "spotcheck.drawn",
+            {
+                "draw_id": draw.id,
+                "quota_id": quota.id,
+                "quota_name": quota.name,
+                "period": quota.period.value,
+                "period_start": period_start.isoformat(),
+                "school_codes": list(drawn.schools),
+            },
+        ),
+    )
+    return draw, True
+
+
+def _stored_draw(session: Session, quota_id: int, period_start: date) -> SpotCheckDraw | None:
+    return session.scalars(
+        select(SpotCheckDraw).where(SpotCheckDraw.quota_id == quota_id, SpotCheckDraw.period_start == period_start)
+    ).one_or_none()
+
+
+def get_draw(session: Session, draw_id: int) -> SpotCheckDraw:
+    """The stored draw, or :class:`PatrolNotFoundError`."""
+    draw = session.get(SpotCheckDraw, draw_id)
+    if draw is None:
+        raise PatrolNotFoundError(f"no spot-check draw with id {draw_id}")
+    return draw
+
+
+def draw_due(
+    session: Session, now: datetime, facts: FleetFacts, *, timezone: ZoneInfo, recent_event_days: int
+) -> int:
+    """Draw the current period of every enabled quota that has not drawn it yet; how many draws were made."""
+    quotas = session.scalars(
+        select(SpotCheckQuota).where(SpotCheckQuota.enabled.is_(True)).order_by(SpotCheckQuota.id)
+    ).all()
+    if not quotas:
+        return 0
+    starts = {q.id: current_period_start(q.period, now, timezone) for q in quotas}
+    drawn_already = set(
+        session.execute(
+            select(SpotCheckDraw.quota_id, SpotCheckDraw.period_start).where(
+                SpotCheckDraw.quota_id.in_(list(starts)), SpotCheckDraw.period_start >= min(starts.values())
+            )
+        )
+        .tuples()
+        .all()
+    )
+    made = 0
+    for quota in quotas:
+        if (quota.id, starts[quota.id]) in drawn_already:
+            continue
+        try:
+            _, created = draw_for_period(
+                session, quota, starts[quota.id], now, facts, None, recent_event_days, timezone=timezone
+            )
+        except PatrolError as err:  # one broken quota must not stop the others' draws
+            log.error("spot-check quota %s (%s) could not draw: %s", quota.id, quota.name, err)
+            continue
+        made += created
+    return made
+
+
+@dataclass(frozen=True)
+class DrawVerification:
+    """The outcome of deriving a stored draw again from its stored inputs."""
+
+    draw_id: int
+    ok: bool
+    stored_sha256: str
+    computed_sha256: str
+    stored_schools: tuple[str, ...]
+    derived_schools: tuple[str, ...]
+    problems: tuple[str, ...]
+
+    @property
+    def verdict(self) -> str:
+        """One line for a person."""
+        if self.ok:
+            return (
+                f"verified: the stored inputs hash to the stored SHA-256 and give the same "
+                f"{len(self.stored_schools)} schools in the same order"
+            )
+        return "NOT verified: " + "; ".join(self.problems)
+
+
+def verify_draw(draw: SpotCheckDraw) -> DrawVerification:
+    """Derive ``draw`` again from its stored inputs alone (no database reads) and compare."""
+    problems = []
+    computed = canonical_sha256(draw.inputs)
+    if computed != draw.inputs_sha256:
+        problems.append(
+            f"the inputs were changed after the draw (SHA-256 {computed} != stored {draw.inputs_sha256})"
+        )
+    stored = tuple(str(code) for code in draw.schools)
+    derived: tuple[str, ...] = ()
+    try:
+        inputs = DrawInputs.from_json(draw.inputs)
+    except PatrolError as err:
+        problems.append(str(err))
+    else:
+        derived = inputs.derive().schools
+        for label, have, want in (
+            ("quota", draw.quota_id, inputs.quota_id),
+            ("seed", draw.seed, inputs.seed),
+            ("period start", draw.period_start, inputs.period_start),
+            ("count", draw.count, inputs.count),
+        ):
+            if have != want:
+                problems.append(f"the draw's {label} {have} is not the inputs' {want}")
+        seeded = period_count(inputs.seed, inputs.min_count, inputs.max_count, inputs.period_start)
+        if inputs.count != seeded:
+            problems.append(
+                f"the count {inputs.count} is not the seeded count {seeded} of "
+                f"{inputs.min_count}..{inputs.max_count}"
+            )
+        if derived != stored:
+            problems.append(f"the inputs give {list(derived)}, but the draw lists {list(stored)}")
+    return DrawVerification(
+        draw_id=draw.id,
+        ok=not problems,
+        stored_sha256=draw.inputs_sha256,
+        computed_sha256=computed,
+        stored_schools=stored,
+        derived_schools=derived,
+        problems=tuple(problems),
+    )

@@ -1,9 +1,9 @@
 """Bus topics the patrol service publishes on, and the event types on them.
 
 ``walls``: what the walls show (``wall.page``, ``wall.alarm``, ``wall.alarm_acknowledged``), for the console.
-``duty``: what somebody must act on or be told of, for the console and the notifier: ``task.missed``,
-``hazard.created``, ``hazard.status``, ``hazard.overdue``, ``hazard.escalated``, ``incident.created``,
-``incident.major``, ``clock.overdue``, ``report.daily``.
+``duty``: what somebody must act on or be told of, for the console and the notifier: ``task.done``,
+``task.missed``, ``hazard.created``, ``hazard.status``, ``hazard.overdue``, ``hazard.escalated``,
+``incident.created``, ``incident.major``, ``clock.overdue``, ``spotcheck.drawn``, ``report.daily``.
 """
 
 from __future__ import annotations

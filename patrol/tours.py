@@ -72,6 +72,8 @@ class Page:
     round_ended: bool = False
     never_online: tuple[str, ...] = ()
     """At the end of a round: its cameras that were offline the whole round."""
+    carried: int = 0
+    """Cameras at the end of a round's last page that open the next round (``fill_pages``)."""
 
 
 @dataclass
@@ -83,6 +85,9 @@ class TourPlanner:
     key_scenes: frozenset[str] = frozenset()
     key_repeat: int = 1
     state: TourState = field(default_factory=TourState)
+    fill_pages: bool = True
+    """A round's last page, when short, is filled from the start of the next round (never a camera twice on
+    one page), so a wall shows no empty tile while its tour has cameras to show."""
     _order: list[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -119,10 +124,24 @@ class TourPlanner:
 
     def next_page(self, online: Callable[[str], bool]) -> Page:
         """The next ``tiles`` cameras that are online now; advances the state."""
-        state = self.state
         page: list[str] = []
+        ended = self._take(online, page, may_end=True)
+        if ended is None:
+            return Page(self.state.round, tuple(page))
+        carried = 0
+        if self.fill_pages and len(page) < self.tiles:
+            before = len(page)
+            self._take(online, page, may_end=False)
+            carried = len(page) - before
+        return Page(ended.round, tuple(page), round_ended=True, never_online=ended.never_online, carried=carried)
+
+    def _take(self, online: Callable[[str], bool], page: list[str], *, may_end: bool) -> Page | None:
+        """Add cameras to ``page`` from the cursor; when this call ended the round, its end (else None)."""
+        state = self.state
+        start = len(page)
+        on_page = set(page)  # filling from the next round: these wait for a later page
         # Cameras skipped earlier in the round come first once they are back.
-        back = [code for code in state.skipped if online(code)][: self.tiles]
+        back = [code for code in state.skipped if online(code) and code not in on_page][: self.tiles - start]
         if back:
             page += back
             taken = set(back)
@@ -131,6 +150,8 @@ class TourPlanner:
         order = self._order
         while len(page) < self.tiles and state.cursor < len(order):
             code = order[state.cursor]
+            if code in on_page:
+                break
             state.cursor += 1
             state.last_code = code
             if code in page:
@@ -140,10 +161,10 @@ class TourPlanner:
             elif code not in skipped:
                 skipped.add(code)
                 state.skipped.append(code)
-        state.shown += len(page)
-        if state.cursor < len(order) or any(online(code) for code in state.skipped):
-            return Page(state.round, tuple(page))
-        ended = Page(state.round, tuple(page), round_ended=True, never_online=tuple(state.skipped))
+        state.shown += len(page) - start
+        if not may_end or state.cursor < len(order) or any(online(code) for code in state.skipped):
+            return None
+        ended = Page(state.round, (), round_ended=True, never_online=tuple(state.skipped))
         self.state = TourState(round=state.round + 1, order_size=len(order))
         return ended
 

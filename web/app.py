@@ -30,6 +30,7 @@ from web.routers import (
     hazards,
     health,
     incidents,
+    inspections,
     pages,
     patrol_plans,
     registry,
@@ -139,7 +140,17 @@ def create_app(
     app.include_router(registry.router)
     app.include_router(health.router)
     app.include_router(events.router)
-    for patrol_router in (walls, tours, patrol_plans, spot_checks, hazards, roster, incidents, reports):
+    for patrol_router in (
+        walls,
+        tours,
+        patrol_plans,
+        spot_checks,
+        inspections,
+        hazards,
+        roster,
+        incidents,
+        reports,
+    ):
         app.include_router(patrol_router.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "static"), name="static")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from kernel.secrets import redact_url
 from registry.models import SceneType, SchoolKind
+from web.models import User
 
 T = TypeVar("T")
 
@@ -81,3 +85,20 @@ class Page(BaseModel, Generic[T]):
     offset: int = Field(ge=0, description="Index of the first row returned")
     limit: int = Field(ge=1, description="Most rows returned")
     items: list[T] = Field(description="The rows")
+
+
+class UserRef(BaseModel):
+    """A user as other records name them."""
+
+    id: int = Field(description="User id")
+    username: str = Field(description="Login name")
+    display_name: str = Field(description="Name shown in the console")
+
+
+def user_refs(session: Session, ids: Iterable[int | None]) -> dict[int, UserRef]:
+    """The users with these ids (one query); ids of deleted users are missing."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = session.execute(select(User.id, User.username, User.display_name).where(User.id.in_(wanted)))
+    return {uid: UserRef(id=uid, username=name, display_name=shown) for uid, name, shown in rows}

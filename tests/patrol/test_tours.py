@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from dataclasses import dataclass
 
 import pytest
 
@@ -14,27 +15,38 @@ from patrol.tours import LAYOUT_TILES, TourPlanner, TourState, plan_round
 CAMERAS = [f"C{i:03d}" for i in range(50)]
 
 
-def run_round(planner: TourPlanner, online: set[str] | None = None) -> tuple[list[str], tuple[str, ...]]:
-    shown: list[str] = []
+@dataclass
+class Round:
+    shown: list[str]
+    never_online: tuple[str, ...]
+    carried: tuple[str, ...]
+    """The next round's cameras that filled the last page."""
+
+
+def run_round(planner: TourPlanner, online: set[str] | None = None, carried_in: tuple[str, ...] = ()) -> Round:
+    """Pages until the round ends; the cameras shown in it (what the last page carries over is left out)."""
+    shown: list[str] = list(carried_in)
     while True:
         page = planner.next_page(lambda code: online is None or code in online)
         assert len(page.cameras) <= planner.tiles
         assert len(set(page.cameras)) == len(page.cameras), "a camera twice on one page"
-        shown += page.cameras
+        cut = len(page.cameras) - page.carried
+        shown += page.cameras[:cut]
         if page.round_ended:
-            return shown, page.never_online
+            return Round(shown, page.never_online, page.cameras[cut:])
 
 
 def test_every_camera_once_and_key_scenes_k_times() -> None:
     keys = frozenset({"C003", "C040"})
     planner = TourPlanner(CAMERAS, tiles=16, key_scenes=keys, key_repeat=3)
-    shown, never = run_round(planner)
+    first = run_round(planner)
+    shown = first.shown
     counts = Counter(shown)
-    assert never == ()
+    assert first.never_online == ()
     assert all(counts[c] == (3 if c in keys else 1) for c in CAMERAS)
     positions = [i for i, c in enumerate(shown) if c == "C003"]
     assert min(b - a for a, b in itertools.pairwise(positions)) >= 10  # spread, not in a row
-    assert planner.state == TourState(round=2, order_size=len(CAMERAS) + 4)
+    assert planner.state.round == 2 and planner.state.shown == len(first.carried) == 16 - (len(shown) % 16)
 
 
 def test_offline_cameras_are_skipped_and_taken_back_when_they_recover() -> None:
@@ -45,14 +57,14 @@ def test_offline_cameras_are_skipped_and_taken_back_when_they_recover() -> None:
     online.add("C001")  # back during the round: on the very next page
     page = planner.next_page(lambda c: c in online)
     assert page.cameras[0] == "C001"
-    rest, never = run_round(planner, online)
-    shown += list(page.cameras) + rest
+    rest = run_round(planner, online)
+    shown += list(page.cameras) + rest.shown
     assert sorted(shown) == sorted(set(CAMERAS) - {"C002", "C030"})
-    assert set(never) == {"C002", "C030"}  # offline the whole round: reported
+    assert set(rest.never_online) == {"C002", "C030"}  # offline the whole round: reported
     # The next round starts over with everyone who is online.
     online |= {"C002", "C030"}
-    again, _ = run_round(planner, online)
-    assert sorted(again) == sorted(CAMERAS)
+    again = run_round(planner, online, rest.carried)
+    assert sorted(again.shown) == sorted(CAMERAS)
 
 
 def test_a_restart_continues_the_round() -> None:
@@ -60,9 +72,25 @@ def test_a_restart_continues_the_round() -> None:
     first.next_page(lambda c: c != "C005")
     stored = first.state.model_dump_json()
     second = TourPlanner(CAMERAS, tiles=16, state=TourState.model_validate_json(stored))
-    rest, _ = run_round(second)
+    rest = run_round(second).shown
     assert rest[0] == "C005"  # the skipped camera, back online after the restart
     assert len(rest) == len(CAMERAS) - 16
+
+
+def test_a_short_last_page_is_filled_from_the_next_round_without_a_camera_twice() -> None:
+    planner = TourPlanner(CAMERAS[:12], tiles=9)
+    first, second = planner.next_page(lambda _c: True), planner.next_page(lambda _c: True)
+    assert first.cameras == tuple(CAMERAS[:9]) and not first.round_ended
+    assert second.round_ended and second.carried == 6
+    assert second.cameras == (*CAMERAS[9:12], *CAMERAS[:6])  # no empty tile
+    third = planner.next_page(lambda _c: True)
+    assert third.cameras == tuple(CAMERAS[6:12]) + tuple(CAMERAS[:3]) and third.carried == 3
+    # A tour smaller than the wall shows each of its cameras once a page and leaves the other tiles empty.
+    small = TourPlanner(CAMERAS[:5], tiles=9)
+    assert [small.next_page(lambda _c: True).cameras for _ in range(2)] == [tuple(CAMERAS[:5])] * 2
+    unfilled = TourPlanner(CAMERAS[:12], tiles=9, fill_pages=False)
+    unfilled.next_page(lambda _c: True)
+    assert unfilled.next_page(lambda _c: True).cameras == tuple(CAMERAS[9:12])
 
 
 def test_layouts_and_bad_tours() -> None:

@@ -103,7 +103,9 @@ def test_state_alarms_and_acknowledgement_on_every_wall(
     for wall_id in (bureau_wall, district_wall):  # one event, one acknowledgement: off both walls
         assert api.get(f"/api/walls/{wall_id}/state").json()["paused"] is False
         assert api.get(f"/api/walls/{wall_id}/alarms", params={"open": "true"}).json() == []
-    assert sorted(d.event.payload["wall_id"] for d in watcher.fetch(10)) == sorted([bureau_wall, district_wall])
+    assert sorted(int(str(d.event.payload["wall_id"])) for d in watcher.fetch(10)) == sorted(
+        [bureau_wall, district_wall]
+    )
     run_walls(bureau, runner)
     assert api.get(f"/api/walls/{district_wall}/state").json()["tiles"][0]["camera_code"] == "S12-CORR"
     coverage = api.get(f"/api/tours/{tour_id}/coverage", params={"day": "2026-12-01"}).json()

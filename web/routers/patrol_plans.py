@@ -1,7 +1,511 @@
-"""API: patrol-plans (being written)."""
+"""API: patrol plans (定时定点巡查), the patrol tasks they become, and the duty officers' verdicts per camera."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import logging
+from datetime import date, datetime, timedelta
+from typing import Annotated, Literal
 
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
+
+from ingest.thumbnails import ThumbnailError, ThumbnailStore
+from kernel.calendar import SchoolCalendar
+from patrol.camera_sets import camera_set_from_json, resolve
+from patrol.hazards import JPEG_MAGIC
+from patrol.models import Severity, TaskStatus, Verdict
+from patrol.plan_tasks import MAX_NOTE_CHARS, MAX_SNAPSHOT_BYTES, HazardRequest, get_task, record_verdict
+from patrol.plans import (
+    PlanSpec,
+    Schedule,
+    Window,
+    create_plan,
+    delete_plan,
+    get_plan,
+    next_window,
+    plan_spec,
+    task_progress,
+    update_plan,
+    window_on,
+)
+from patrol.roster import on_duty
+from patrol.tables import PatrolPlan, PatrolTask, PatrolTaskItem
+from registry.models import Camera, School
+from web.auth import CurrentUser
+from web.deps import AppSettings, Clock, DbSession, UnitOfWork
+from web.models import User
+from web.permissions import AdminUser, DutyUser
+
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["patrol-plans"])
+
+Limit = Annotated[int, Query(ge=1, le=1000, description="Most rows returned")]
+SnapshotSource = Literal["uploaded", "thumbnail", "none"]
+
+
+class PlanCreate(PlanSpec):
+    """A new patrol plan, or a plan's new settings (PUT replaces them all)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WindowPublic(BaseModel):
+    """One window of a plan."""
+
+    day: date = Field(description="Local day the window opens on (a window past midnight belongs to it)")
+    start: datetime = Field(description="When it opens")
+    end: datetime = Field(description="When it closes")
+
+
+class PlanPublic(PlanSpec):
+    """A patrol plan as stored, with what it resolves to now."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: int = Field(description="Plan id")
+    camera_set_description: str = Field(description="The camera set in words")
+    camera_count: int = Field(ge=0, description="Enabled cameras the set resolves to now")
+    past_midnight_window: bool = Field(description="The window ends on the day after it opens")
+    next_window: WindowPublic | None = Field(
+        None, description="The window open now, or else the next one (null: disabled, or none within a year)"
+    )
+    created_at: datetime = Field(description="Created")
+    updated_at: datetime = Field(description="Last changed")
+
+
+class PreviewDay(BaseModel):
+    """Whether and when a plan runs on one day."""
+
+    day: date = Field(description="Local day")
+    school_day: bool = Field(description="A school day by the school calendar")
+    window: WindowPublic | None = Field(None, description="The window opening that day (null: none)")
+
+
+class PlanPreview(BaseModel):
+    """A plan's windows over some days and the cameras a task would get now (nothing is written)."""
+
+    plan_id: int = Field(description="Plan id")
+    camera_count: int = Field(ge=0, description="Cameras a task created now would list")
+    days: list[PreviewDay] = Field(description="Day by day")
+
+
+class TaskPublic(BaseModel):
+    """A patrol task and how far it is."""
+
+    id: int = Field(description="Task id")
+    plan_id: int = Field(description="Plan it comes from")
+    plan_name: str = Field(description="Plan name")
+    day: date = Field(description="Local day the window opens on")
+    window_start: datetime = Field(description="Verdicts from")
+    window_end: datetime = Field(description="Verdicts until (then missed unless done)")
+    shift_id: int | None = Field(None, description="The shift on duty at the window's start (null: none rostered)")
+    status: TaskStatus = Field(description="pending, done or missed")
+    created_at: datetime = Field(description="Created")
+    completed_at: datetime | None = Field(None, description="Every camera had a verdict")
+    missed_at: datetime | None = Field(None, description="Marked missed")
+    cameras_done: int = Field(ge=0, description="Cameras with a verdict")
+    cameras_total: int = Field(ge=0, description="Cameras of the task")
+
+
+class TaskItemPublic(BaseModel):
+    """One camera of a task and its verdict."""
+
+    position: int = Field(ge=0, description="Order in the task (district, school, camera)")
+    camera_code: str = Field(description="Camera code")
+    camera_name: str = Field(description="Camera name")
+    school_code: str = Field(description="School code")
+    school_name: str = Field(description="School name")
+    verdict: Verdict | None = Field(None, description="normal or abnormal; null: not checked yet")
+    note: str = Field("", description="The officer's note")
+    checked_at: datetime | None = Field(None, description="When the verdict was recorded")
+    checked_by: int | None = Field(None, description="User id of the officer")
+    checked_by_name: str | None = Field(None, description="Name of the officer")
+    hazard_id: int | None = Field(None, description="Hazard opened from this verdict")
+    snapshot_url: str | None = Field(None, description="The snapshot kept as evidence (JPEG)")
+
+
+class TaskDetail(TaskPublic):
+    """A task with every camera."""
+
+    items: list[TaskItemPublic] = Field(description="Cameras in order")
+
+
+class VerdictPublic(BaseModel):
+    """What recording a verdict did."""
+
+    task: TaskPublic = Field(description="The task after the verdict")
+    item: TaskItemPublic = Field(description="The camera's verdict")
+    snapshot: SnapshotSource = Field(
+        description="Evidence kept: the uploaded picture, the camera's latest thumbnail, or none"
+    )
+    snapshot_detail: str = Field("", description="Why no snapshot was kept, when none was")
+    hazard_opened: bool = Field(description="A hazard was opened by this verdict")
+    task_completed: bool = Field(description="This was the task's last verdict: the task is done")
+
+
+def _calendar(settings: AppSettings) -> SchoolCalendar:
+    return SchoolCalendar(settings.analytics.calendar)
+
+
+def _window_public(window: Window | None) -> WindowPublic | None:
+    return None if window is None else WindowPublic(day=window.day, start=window.start, end=window.end)
+
+
+def _plan_public(session: Session, plan: PatrolPlan, now: datetime, calendar: SchoolCalendar) -> PlanPublic:
+    spec = plan_spec(plan)
+    upcoming = next_window(Schedule.of(plan), now, calendar) if plan.enabled else None
+    return PlanPublic(
+        **spec.model_dump(),
+        id=plan.id,
+        camera_set_description=spec.camera_set.describe(),
+        camera_count=len(resolve(session, spec.camera_set)),
+        past_midnight_window=spec.past_midnight,
+        next_window=_window_public(upcoming),
+        created_at=plan.created_at,
+        updated_at=plan.updated_at,
+    )
+
+
+@router.get("/patrol-plans", summary="List patrol plans")
+def list_plans(
+    session: DbSession,
+    settings: AppSettings,
+    clock: Clock,
+    _user: CurrentUser,
+    enabled: Annotated[bool | None, Query(description="Only enabled (true) or disabled (false) plans")] = None,
+    limit: Limit = 200,
+) -> list[PlanPublic]:
+    """Plans by name, each with its camera count now and its next window."""
+    stmt = select(PatrolPlan).order_by(PatrolPlan.name).limit(limit)
+    if enabled is not None:
+        stmt = stmt.where(PatrolPlan.enabled.is_(enabled))
+    now, calendar = clock(), _calendar(settings)
+    return [_plan_public(session, plan, now, calendar) for plan in session.scalars(stmt)]
+
+
+@router.post("/patrol-plans", status_code=status.HTTP_201_CREATED, summary="Create a patrol plan")
+def create_patrol_plan(
+    body: PlanCreate, work: UnitOfWork, settings: AppSettings, clock: Clock, _admin: AdminUser
+) -> PlanPublic:
+    """A new plan; its camera set must name known codes and match at least one enabled camera."""
+    now = clock()
+    plan = create_plan(work.session, body, now=now)
+    work.commit()
+    return _plan_public(work.session, plan, now, _calendar(settings))
+
+
+@router.get("/patrol-plans/{plan_id}", summary="One patrol plan")
+def get_patrol_plan(
+    plan_id: int, session: DbSession, settings: AppSettings, clock: Clock, _user: CurrentUser
+) -> PlanPublic:
+    """A plan with its camera count now and its next window."""
+    return _plan_public(session, get_plan(session, plan_id), clock(), _calendar(settings))
+
+
+@router.put("/patrol-plans/{plan_id}", summary="Change a patrol plan")
+def update_patrol_plan(
+    plan_id: int, body: PlanCreate, work: UnitOfWork, settings: AppSettings, clock: Clock, _admin: AdminUser
+) -> PlanPublic:
+    """Replace a plan's settings. Tasks already open stay; unopened tasks the plan no longer has are withdrawn;
+    tasks kept keep their cameras (a camera-set change applies to tasks created after it)."""
+    now, calendar = clock(), _calendar(settings)
+    plan, withdrawn = update_plan(work.session, plan_id, body, now=now, calendar=calendar)
+    work.commit()
+    if withdrawn:
+        log.info("patrol plan %s changed: %d unopened task(s) withdrawn", plan.id, withdrawn)
+    return _plan_public(work.session, plan, now, calendar)
+
+
+@router.delete("/patrol-plans/{plan_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a patrol plan")
+def delete_patrol_plan(plan_id: int, work: UnitOfWork, clock: Clock, _admin: AdminUser) -> Response:
+    """Delete a plan and its unopened tasks; 409 if a task of it has opened (disable the plan instead)."""
+    delete_plan(work.session, plan_id, now=clock())
+    work.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/patrol-plans/{plan_id}/preview", summary="Preview a patrol plan's windows")
+def preview_patrol_plan(
+    plan_id: int,
+    session: DbSession,
+    settings: AppSettings,
+    clock: Clock,
+    _user: CurrentUser,
+    day: Annotated[date | None, Query(description="First local day (default: today)")] = None,
+    days: Annotated[int, Query(ge=1, le=62, description="How many days")] = 7,
+) -> PlanPreview:
+    """The plan's window on each day from ``day``, and the cameras a task created now would list."""
+    plan = get_plan(session, plan_id)
+    calendar = _calendar(settings)
+    first = day or calendar.local(clock()).date()
+    schedule = Schedule.of(plan)
+    out = []
+    for n in range(days):
+        current = first + timedelta(days=n)
+        out.append(
+            PreviewDay(
+                day=current,
+                school_day=calendar.is_school_day(current),
+                window=_window_public(window_on(schedule, current, calendar)),
+            )
+        )
+    count = len(resolve(session, camera_set_from_json(plan.selector)))
+    return PlanPreview(plan_id=plan.id, camera_count=count, days=out)
+
+
+# --- tasks -------------------------------------------------------------------------------------------------
+
+
+def _task_public(task: PatrolTask, plan_name: str, progress: tuple[int, int]) -> TaskPublic:
+    return TaskPublic(
+        id=task.id,
+        plan_id=task.plan_id,
+        plan_name=plan_name,
+        day=task.day,
+        window_start=task.window_start,
+        window_end=task.window_end,
+        shift_id=task.shift_id,
+        status=task.status,
+        created_at=task.created_at,
+        completed_at=task.completed_at,
+        missed_at=task.missed_at,
+        cameras_done=progress[0],
+        cameras_total=progress[1],
+    )
+
+
+def _one_task_public(session: Session, task: PatrolTask) -> TaskPublic:
+    name = session.scalar(select(PatrolPlan.name).where(PatrolPlan.id == task.plan_id)) or ""
+    return _task_public(task, name, task_progress(session, [task.id]).get(task.id, (0, 0)))
+
+
+def _items(session: Session, task_id: int, camera_code: str | None = None) -> list[TaskItemPublic]:
+    checker = aliased(User)
+    # Columns, not rows: the snapshots stay in the database (a bureau-wide task has thousands of cameras).
+    stmt = (
+        select(
+            PatrolTaskItem.position,
+            Camera.code,
+            Camera.name,
+            School.code,
+            School.name,
+            PatrolTaskItem.verdict,
+            PatrolTaskItem.note,
+            PatrolTaskItem.checked_at,
+            PatrolTaskItem.checked_by,
+            checker.display_name,
+            PatrolTaskItem.hazard_id,
+            PatrolTaskItem.snapshot_jpeg.is_not(None),
+        )
+        .join(Camera, Camera.id == PatrolTaskItem.camera_id)
+        .join(School, School.id == Camera.school_id)
+        .outerjoin(checker, checker.id == PatrolTaskItem.checked_by)
+        .where(PatrolTaskItem.task_id == task_id)
+        .order_by(PatrolTaskItem.position)
+    )
+    if camera_code is not None:
+        stmt = stmt.where(Camera.code == camera_code)
+    return [
+        TaskItemPublic(
+            position=position,
+            camera_code=code,
+            camera_name=name,
+            school_code=school_code,
+            school_name=school_name,
+            verdict=verdict,
+            note=note,
+            checked_at=checked_at,
+            checked_by=checked_by,
+            checked_by_name=checked_by_name,
+            hazard_id=hazard_id,
+            snapshot_url=f"/api/patrol-tasks/{task_id}/items/{code}/snapshot.jpg" if has_snapshot else None,
+        )
+        for (
+            position,
+            code,
+            name,
+            school_code,
+            school_name,
+            verdict,
+            note,
+            checked_at,
+            checked_by,
+            checked_by_name,
+            hazard_id,
+            has_snapshot,
+        ) in session.execute(stmt)
+    ]
+
+
+@router.get("/patrol-tasks", summary="List patrol tasks")
+def list_tasks(
+    session: DbSession,
+    clock: Clock,
+    user: CurrentUser,
+    day: Annotated[date | None, Query(description="Only tasks of this local day")] = None,
+    task_status: Annotated[
+        TaskStatus | None, Query(alias="status", description="Only tasks in this state")
+    ] = None,
+    plan: Annotated[int | None, Query(ge=1, description="Only tasks of this plan id")] = None,
+    shift: Annotated[int | None, Query(ge=1, description="Only tasks of this shift id")] = None,
+    mine: Annotated[
+        bool, Query(description="Only tasks of the shift you are on now (none if you are off duty)")
+    ] = False,
+    limit: Limit = 100,
+) -> list[TaskPublic]:
+    """Tasks, newest window first, each with its cameras done / total."""
+    stmt = select(PatrolTask, PatrolPlan.name).join(PatrolPlan, PatrolPlan.id == PatrolTask.plan_id)
+    if mine:
+        duty = on_duty(session, clock())
+        if duty is None or user.id not in (duty.leader_id, *duty.officer_ids):
+            return []
+        stmt = stmt.where(PatrolTask.shift_id == duty.shift_id)
+    if day is not None:
+        stmt = stmt.where(PatrolTask.day == day)
+    if task_status is not None:
+        stmt = stmt.where(PatrolTask.status == task_status)
+    if plan is not None:
+        stmt = stmt.where(PatrolTask.plan_id == plan)
+    if shift is not None:
+        stmt = stmt.where(PatrolTask.shift_id == shift)
+    rows = session.execute(stmt.order_by(PatrolTask.window_start.desc(), PatrolTask.id.desc()).limit(limit)).all()
+    progress = task_progress(session, [task.id for task, _ in rows])
+    return [_task_public(task, name, progress.get(task.id, (0, 0))) for task, name in rows]
+
+
+@router.get("/patrol-tasks/{task_id}", summary="One patrol task with its cameras")
+def get_patrol_task(task_id: int, session: DbSession, _user: CurrentUser) -> TaskDetail:
+    """A task and every camera's verdict, note, officer and snapshot link."""
+    task = get_task(session, task_id)
+    items = _items(session, task.id)
+    summary = _one_task_public(session, task)
+    return TaskDetail(**summary.model_dump(), items=items)
+
+
+def _read_upload(upload: UploadFile) -> bytes | None:
+    """The uploaded snapshot (None: no file chosen), checked: not empty, at most 5 MiB, a JPEG."""
+    data = upload.file.read(MAX_SNAPSHOT_BYTES + 1)
+    if not data:
+        if not upload.filename:
+            return None  # a form's file field left empty
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"the snapshot file {upload.filename!r} is empty"
+        )
+    if len(data) > MAX_SNAPSHOT_BYTES:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"the snapshot is larger than {MAX_SNAPSHOT_BYTES // (1024 * 1024)} MiB",
+        )
+    if not data.startswith(JPEG_MAGIC):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"the snapshot is not a JPEG (it starts with {data[:4].hex(' ')}, not ff d8 ff)",
+        )
+    return data
+
+
+def _thumbnail(request: Request, camera_code: str) -> tuple[bytes | None, str]:
+    store: ThumbnailStore = request.app.state.thumbnails
+    try:
+        thumbnail = store.get(camera_code)
+    except ThumbnailError as err:
+        log.warning("no thumbnail of %s for a patrol verdict: %s", camera_code, err)
+        return None, f"the thumbnail store could not be read: {err}"
+    if thumbnail is None:
+        return None, f"no snapshot uploaded and no thumbnail of camera {camera_code!r} yet"
+    if not thumbnail.jpeg.startswith(JPEG_MAGIC):
+        return None, f"the thumbnail of camera {camera_code!r} is not a JPEG"
+    return thumbnail.jpeg, ""
+
+
+@router.post("/patrol-tasks/{task_id}/items/{camera_code}/verdict", summary="Record a camera's verdict")
+def record_item_verdict(
+    task_id: int,
+    camera_code: str,
+    request: Request,
+    work: UnitOfWork,
+    settings: AppSettings,
+    clock: Clock,
+    user: DutyUser,
+    verdict: Annotated[Verdict, Form(description="normal or abnormal")],
+    note: Annotated[str, Form(max_length=MAX_NOTE_CHARS, description="What the officer saw")] = "",
+    open_hazard: Annotated[
+        bool, Form(description="Open a hazard for the school (abnormal verdicts only)")
+    ] = False,
+    hazard_title: Annotated[
+        str | None, Form(min_length=1, max_length=200, description="Hazard title (default: the note's first line)")
+    ] = None,
+    hazard_deadline: Annotated[
+        datetime | None, Form(description="Rectification deadline, ISO 8601 with offset (default: by severity)")
+    ] = None,
+    hazard_severity: Annotated[Severity, Form(description="Hazard severity")] = Severity.GENERAL,
+    snapshot: Annotated[
+        UploadFile | None, File(description="JPEG of what was seen, at most 5 MiB (default: latest thumbnail)")
+    ] = None,
+) -> VerdictPublic:
+    """Record (or, inside the window, replace) the verdict on one camera of a task, as a multipart form.
+
+    Only inside the task's window: 409 before it opens and after it closes. Without an uploaded snapshot the
+    camera's latest thumbnail is kept as evidence, if there is one (``snapshot`` says which).
+    """
+    if hazard_deadline is not None and hazard_deadline.tzinfo is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "hazard_deadline needs a UTC offset, e.g. 2026-12-08T18:00+08:00",
+        )
+    if not open_hazard and (hazard_title is not None or hazard_deadline is not None):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "hazard_title and hazard_deadline are given only with open_hazard",
+        )
+    data = _read_upload(snapshot) if snapshot is not None else None
+    source: SnapshotSource = "uploaded"
+    detail = ""
+    if data is None:
+        data, detail = _thumbnail(request, camera_code)
+        source = "thumbnail" if data is not None else "none"
+    calendar = _calendar(settings)
+    result = record_verdict(
+        work.session,
+        task_id,
+        camera_code,
+        verdict,
+        note=note,
+        snapshot=data,
+        by_user=user.id,
+        now=clock(),
+        zone=calendar.zone,
+        hazard_config=settings.patrol.hazards,
+        hazard=HazardRequest(hazard_title, hazard_deadline, hazard_severity) if open_hazard else None,
+    )
+    work.commit()
+    return VerdictPublic(
+        task=_one_task_public(work.session, result.task),
+        item=_items(work.session, task_id, camera_code)[0],
+        snapshot=source,
+        snapshot_detail=detail,
+        hazard_opened=result.hazard_opened,
+        task_completed=result.completed,
+    )
+
+
+@router.get(
+    "/patrol-tasks/{task_id}/items/{camera_code}/snapshot.jpg",
+    summary="The snapshot kept with a camera's verdict",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+def item_snapshot(task_id: int, camera_code: str, session: DbSession, _user: CurrentUser) -> Response:
+    """The JPEG kept as evidence with the verdict on ``camera_code`` in task ``task_id``."""
+    data = session.scalar(
+        select(PatrolTaskItem.snapshot_jpeg)
+        .join(Camera, Camera.id == PatrolTaskItem.camera_id)
+        .where(PatrolTaskItem.task_id == task_id, Camera.code == camera_code)
+    )
+    if data is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"no snapshot for camera {camera_code!r} in patrol task {task_id}"
+        )
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300"})

@@ -1,0 +1,175 @@
+"""The patrol service: the duty room's background work, in two worker threads.
+
+``patrol-walls`` ticks every ``patrol.tick_s``: it takes analytics events from the bus (consumer group
+``patrol-walls`` on topic ``events``) and drives the walls (:class:`~patrol.wall_runner.WallRunner`).
+``patrol-schedule`` runs every ``patrol.schedule_every_s``: patrol-plan tasks ahead of their window, missed
+tasks, overdue hazards, overdue incident clocks, the spot-check draws of the day or week, and the daily report.
+Each job runs in its own transaction, and what it announced is published after its commit; a failing job is
+logged and tried again at the next run without holding up the others.
+
+Run one patrol service per deployment: it is the only writer of the walls' state (the demo runs it in-process,
+a distributed deployment runs ``campuswatch patrol``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from config.schema import Settings
+from kernel.announce import commit_and_publish
+from kernel.bus import Consumer, Delivery, EventBus
+from kernel.calendar import SchoolCalendar
+from kernel.clock import utcnow
+from kernel.errors import KernelError
+from patrol import hazards, incidents, plans, reports, spot_checks
+from patrol.errors import PatrolError
+from patrol.facts import FleetFacts
+from patrol.topics import ANALYTICS_EVENTS_TOPIC
+from patrol.wall_runner import WallRunner
+
+log = logging.getLogger(__name__)
+
+CONSUMER_GROUP = "patrol-walls"
+RECLAIM_EVERY_S = 30.0
+"""How often events left pending by a failed tick (or a dead service) are taken back."""
+
+Job = Callable[[Session, datetime], object]
+
+
+class PatrolService:
+    """Starts, runs and stops the patrol's worker threads (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: sessionmaker[Session],
+        bus: EventBus,
+        facts: FleetFacts,
+        *,
+        name: str = "patrol",
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._settings = settings
+        self._config = settings.patrol
+        self._factory = session_factory
+        self._bus = bus
+        self._facts = facts
+        self._name = name
+        self._clock = clock
+        self._zone = ZoneInfo(settings.instance.timezone)
+        self._calendar = SchoolCalendar(settings.analytics.calendar)
+        self.runner = WallRunner(facts, self._config, timezone=self._zone, clock=clock)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._consumer: Consumer | None = None
+        self._reclaimed_at: datetime | None = None
+
+    def start(self) -> None:
+        """Start the wall thread, then the scheduler thread."""
+        self._consumer = self._bus.consumer(ANALYTICS_EVENTS_TOPIC, CONSUMER_GROUP, self._name, from_start=False)
+        for name, target in (("patrol-walls", self._walls_loop), ("patrol-schedule", self._schedule_loop)):
+            thread = threading.Thread(target=target, name=name)
+            thread.start()
+            self._threads.append(thread)
+        log.info(
+            "patrol service started (walls every %.1f s, schedule every %.0f s)",
+            self._config.tick_s,
+            self._config.schedule_every_s,
+        )
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the threads in reverse start order, then release the bus consumer."""
+        self._stop.set()
+        for thread in reversed(self._threads):
+            thread.join(timeout_s)
+            if thread.is_alive():
+                log.warning("%s did not stop within %.1f s", thread.name, timeout_s)
+        self._threads.clear()
+        if self._consumer is not None:
+            self._consumer.close()
+        log.info("patrol service stopped")
+
+    def _walls_loop(self) -> None:
+        while not self._stop.wait(self._config.tick_s):
+            self.tick_walls()
+
+    def _schedule_loop(self) -> None:
+        self.run_schedule()
+        while not self._stop.wait(self._config.schedule_every_s):
+            self.run_schedule()
+
+    def tick_walls(self) -> int:
+        """One wall tick with the events waiting on the bus; pages shown (0 when it failed: logged)."""
+        deliveries = self._fetch()
+        try:
+            with self._factory() as session:
+                shown = self.runner.tick(session, deliveries)
+                commit_and_publish(session, self._bus)
+        except (SQLAlchemyError, PatrolError, KernelError) as err:
+            # The events stay pending and are reclaimed: no alarm is lost to a database hiccup.
+            log.error("wall tick failed: %s", err)
+            return 0
+        if deliveries and self._consumer is not None:
+            self._consumer.ack(*deliveries)
+        return shown
+
+    def _fetch(self) -> list[Delivery]:
+        consumer = self._consumer
+        if consumer is None or consumer.closed:
+            return []
+        now = self._clock()
+        try:
+            deliveries = consumer.fetch(max_count=200, block_s=0)
+            if self._reclaimed_at is None or now - self._reclaimed_at >= timedelta(seconds=RECLAIM_EVERY_S):
+                self._reclaimed_at = now
+                deliveries += consumer.reclaim(min_idle_s=RECLAIM_EVERY_S)
+        except KernelError as err:
+            log.error("could not read analytics events: %s", err)
+            return []
+        too_old = now - timedelta(seconds=self._config.alarm_max_age_s)
+        stale = [d for d in deliveries if d.event.time < too_old]
+        if stale:
+            log.warning("%d events older than %.0f s raise no alarm", len(stale), self._config.alarm_max_age_s)
+            consumer.ack(*stale)
+        return [d for d in deliveries if d.event.time >= too_old]
+
+    def jobs(self) -> dict[str, Job]:
+        """The scheduler's jobs by name, each taking a session and ``now``."""
+        cfg, zone, facts = self._config, self._zone, self._facts
+        ahead = timedelta(hours=cfg.tasks_ahead_h)
+        found: dict[str, Job] = {
+            "plan tasks": lambda s, now: plans.create_due_tasks(s, now, ahead=ahead, calendar=self._calendar),
+            "missed tasks": plans.mark_missed,
+            "overdue hazards": lambda s, now: hazards.check_overdue(s, now, cfg.hazards),
+            "incident clocks": incidents.check_clocks,
+            "daily report": lambda s, now: reports.generate_due(
+                s, now, facts, config=cfg.report, timezone=zone, bureau_name=self._settings.instance.name
+            ),
+        }
+        if cfg.spot_checks.auto_draw:
+            found["spot-check draws"] = lambda s, now: spot_checks.draw_due(
+                s, now, facts, timezone=zone, recent_event_days=cfg.spot_checks.recent_event_days
+            )
+        return found
+
+    def run_schedule(self) -> dict[str, object]:
+        """Run every scheduler job once, each in its own transaction; what each returned (None: it failed)."""
+        results: dict[str, object] = {}
+        for name, job in self.jobs().items():
+            if self._stop.is_set() and self._threads:
+                break
+            try:
+                with self._factory() as session:
+                    results[name] = job(session, self._clock())
+                    commit_and_publish(session, self._bus)
+            except (SQLAlchemyError, PatrolError, KernelError) as err:
+                log.error("patrol job %r failed: %s", name, err)
+                results[name] = None
+        return results
