@@ -11,3 +11,7 @@ class PatrolNotFoundError(PatrolError):
 
 class PatrolConflictError(PatrolError):
     """The record's state does not allow it: a hazard step out of order, a missed task, a signed inspection."""
+
+
+class PatrolTooLargeError(PatrolError):
+    """An uploaded file over its size limit (the API answers 413)."""

@@ -22,6 +22,7 @@ from kernel.announce import announce
 from patrol.errors import PatrolConflictError, PatrolError, PatrolNotFoundError
 from patrol.facts import FleetFacts
 from patrol.models import EvidenceStage, HazardSource, HazardStatus, Severity
+from patrol.pictures import check_picture
 from patrol.roster import on_duty
 from patrol.tables import Hazard, HazardAction, HazardEvidence
 from patrol.topics import duty_event
@@ -29,9 +30,6 @@ from registry.models import Camera, School
 
 log = logging.getLogger(__name__)
 
-JPEG_MAGIC = b"\xff\xd8\xff"
-PNG_MAGIC = b"\x89PNG"
-MAX_EVIDENCE_BYTES = 5 * 1024 * 1024
 MAX_NOTE_CHARS = 2000
 NOT_CLOSED = (HazardStatus.OPEN, HazardStatus.RECTIFYING, HazardStatus.SUBMITTED)
 # What can be done next from each state (named in the errors of a step out of order).
@@ -43,19 +41,20 @@ NEXT_STEP = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class HazardRequest:
+    """A request, with an abnormal verdict or finding, to open a hazard: its title (empty: one is made from the
+    note), severity and rectification deadline (None: the configured default)."""
+
+    title: str = ""
+    severity: Severity = Severity.GENERAL
+    deadline: datetime | None = None
+
+
 def default_deadline(now: datetime, severity: Severity, config: HazardConfig) -> datetime:
     """The rectification deadline of a hazard found at ``now`` when none is given."""
     days = config.major_deadline_days if severity is Severity.MAJOR else config.default_deadline_days
     return now + timedelta(days=days)
-
-
-def picture_type(data: bytes) -> str | None:
-    """The content type of a JPEG or PNG picture by its magic bytes, or None for anything else."""
-    if data.startswith(JPEG_MAGIC):
-        return "image/jpeg"
-    if data.startswith(PNG_MAGIC):
-        return "image/png"
-    return None
 
 
 def get_hazard(session: Session, hazard_id: int, *, for_update: bool = False) -> Hazard:
@@ -243,13 +242,7 @@ def upload_evidence(
     Rectification (after) pictures are taken while the hazard is open or rectifying (not once it is submitted
     for verification or closed); pictures of the hazard as found (before) until it is closed.
     """
-    if not data:
-        raise PatrolError("the evidence file is empty")
-    if len(data) > MAX_EVIDENCE_BYTES:
-        raise PatrolError(f"the evidence file has {len(data)} bytes; at most {MAX_EVIDENCE_BYTES} are kept")
-    content_type = picture_type(data)
-    if content_type is None:
-        raise PatrolError(f"the evidence file is neither a JPEG nor a PNG picture (it starts {data[:4].hex()})")
+    content_type = check_picture(data, what="the evidence file", png=True)
     note = _note(note, required=False)
     if stage is EvidenceStage.AFTER and hazard.status not in (HazardStatus.OPEN, HazardStatus.RECTIFYING):
         raise PatrolConflictError(

@@ -22,25 +22,16 @@ from sqlalchemy.orm import Session
 from config.patrol import HazardConfig
 from patrol.camera_sets import CameraRef, CameraSet, resolve
 from patrol.errors import PatrolConflictError, PatrolError, PatrolNotFoundError
-from patrol.hazards import JPEG_MAGIC, open_hazard
-from patrol.models import HazardSource, InspectionMethod, InspectionStatus, Severity, Verdict
+from patrol.hazards import HazardRequest, open_hazard
+from patrol.models import HazardSource, InspectionMethod, InspectionStatus, Verdict
+from patrol.pictures import check_picture
 from patrol.spot_checks import canonical_sha256, get_draw
 from patrol.tables import Inspection, InspectionFinding, VideoWall
 from registry.models import Camera, School
 
-MAX_SNAPSHOT_BYTES = 5 * 1024 * 1024
 MAX_NOTE = 2000
 MAX_SUMMARY = 4000
 CONTENT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class HazardRequest:
-    """Open a hazard from an abnormal finding: its title (default: from the note), severity and deadline."""
-
-    title: str = ""
-    severity: Severity = Severity.GENERAL
-    deadline: datetime | None = None
 
 
 def get_inspection(session: Session, inspection_id: int) -> Inspection:
@@ -163,7 +154,7 @@ def add_finding(
     if len(note) > MAX_NOTE:
         raise PatrolError(f"a note has at most {MAX_NOTE} characters, not {len(note)}")
     if snapshot_jpeg is not None:
-        check_snapshot(snapshot_jpeg)
+        check_picture(snapshot_jpeg, what="the snapshot")
     if hazard is not None and verdict is not Verdict.ABNORMAL:
         raise PatrolError("only an abnormal finding opens a hazard")
     camera_id = None
@@ -205,16 +196,6 @@ def add_finding(
         ).id
         session.flush()
     return finding
-
-
-def check_snapshot(data: bytes) -> None:
-    """Refuse an empty, oversized or non-JPEG snapshot (checked by its magic bytes)."""
-    if not data:
-        raise PatrolError("the snapshot file is empty")
-    if len(data) > MAX_SNAPSHOT_BYTES:
-        raise PatrolError(f"a snapshot has at most {MAX_SNAPSHOT_BYTES} bytes, not {len(data)}")
-    if not data.startswith(JPEG_MAGIC):
-        raise PatrolError("the snapshot is not a JPEG (it does not start with FF D8 FF)")
 
 
 def findings_of(session: Session, inspection_id: int) -> list[tuple[InspectionFinding, str | None]]:

@@ -20,23 +20,14 @@ from sqlalchemy.orm import Session
 from config.patrol import HazardConfig
 from kernel.announce import announce
 from patrol.errors import PatrolConflictError, PatrolError, PatrolNotFoundError
-from patrol.hazards import JPEG_MAGIC, open_hazard
-from patrol.models import HazardSource, Severity, TaskStatus, Verdict
+from patrol.hazards import HazardRequest, open_hazard
+from patrol.models import HazardSource, TaskStatus, Verdict
+from patrol.pictures import check_picture
 from patrol.tables import PatrolPlan, PatrolTask, PatrolTaskItem
 from patrol.topics import duty_event
 from registry.models import Camera
 
 MAX_NOTE_CHARS = 2000
-MAX_SNAPSHOT_BYTES = 5 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class HazardRequest:
-    """An abnormal verdict's request to open a hazard (title: the note's first line, or a default)."""
-
-    title: str | None = None
-    deadline: datetime | None = None
-    severity: Severity = Severity.GENERAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +104,7 @@ def record_verdict(
     if len(note) > MAX_NOTE_CHARS:
         raise PatrolError(f"a verdict note has at most {MAX_NOTE_CHARS} characters, not {len(note)}")
     if snapshot is not None:
-        if not snapshot:
-            raise PatrolError("the snapshot is empty")
-        if not snapshot.startswith(JPEG_MAGIC):
-            raise PatrolError("the snapshot is not a JPEG (it does not start with FF D8 FF)")
-        if len(snapshot) > MAX_SNAPSHOT_BYTES:
-            raise PatrolError(f"the snapshot has {len(snapshot)} bytes, more than {MAX_SNAPSHOT_BYTES}")
+        check_picture(snapshot, what="the snapshot")
     if hazard is not None and verdict is not Verdict.ABNORMAL:
         raise PatrolError("only an abnormal verdict opens a hazard")
     task = get_task(session, task_id, for_update=True)

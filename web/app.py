@@ -22,7 +22,7 @@ from kernel.bus import EventBus, create_bus
 from kernel.clock import utcnow
 from kernel.db import make_engine, make_session_factory
 from kernel.secrets import read_or_create_key_file
-from patrol.errors import PatrolConflictError, PatrolError, PatrolNotFoundError
+from patrol.errors import PatrolConflictError, PatrolError, PatrolNotFoundError, PatrolTooLargeError
 from patrol.facts import FleetFacts
 from web.auth import LoginRequired
 from web.routers import (
@@ -129,6 +129,8 @@ def create_app(
             code = 404
         elif isinstance(exc, PatrolConflictError):
             code = 409
+        elif isinstance(exc, PatrolTooLargeError):
+            code = 413
         return JSONResponse({"detail": str(exc)}, status_code=code)
 
     @app.get("/healthz", tags=["health"], summary="Liveness and database check")

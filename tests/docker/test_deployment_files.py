@@ -26,8 +26,9 @@ CAMPUSWATCH_SERVICES = {
 
 
 def test_compose_has_the_platform_services() -> None:
-    assert {"postgres", "redis", "migrate", "web"} <= set(COMPOSE["services"])
-    assert {"migrate", "web"} <= set(CAMPUSWATCH_SERVICES)
+    assert {"postgres", "redis", "migrate", "web", "patrol"} <= set(COMPOSE["services"])
+    assert {"migrate", "web", "patrol"} <= set(CAMPUSWATCH_SERVICES)
+    assert CAMPUSWATCH_SERVICES["patrol"]["deploy"]["replicas"] == 1  # the walls' only writer
     assert CAMPUSWATCH_SERVICES["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
 

@@ -15,8 +15,9 @@ from campuswatch.patrol_facts import StoredFleetFacts
 from config.patrol import HazardConfig
 from kernel.announce import take_announced
 from patrol import hazards
-from patrol.errors import PatrolConflictError, PatrolError, PatrolNotFoundError
+from patrol.errors import PatrolConflictError, PatrolError, PatrolNotFoundError, PatrolTooLargeError
 from patrol.models import EvidenceStage, HazardSource, HazardStatus, Severity
+from patrol.pictures import MAX_PICTURE_BYTES
 from patrol.roster import create_shift
 from patrol.tables import Hazard, HazardAction, HazardEvidence
 from tests.bureau import Bureau
@@ -210,12 +211,12 @@ def test_evidence_is_a_jpeg_or_png_not_empty_not_too_big_and_fits_the_state(
         session, hazard, EvidenceStage.BEFORE, PNG, now=NOW, by_user=None, note="as found"
     )
     assert png.content_type == "image/png" and len(png.sha256) == 64
-    with pytest.raises(PatrolError, match="neither a JPEG nor a PNG picture"):
+    with pytest.raises(PatrolError, match="is not a JPEG or PNG picture"):
         hazards.upload_evidence(session, hazard, EvidenceStage.BEFORE, b"GIF89a....", now=NOW, by_user=None)
     with pytest.raises(PatrolError, match="is empty"):
         hazards.upload_evidence(session, hazard, EvidenceStage.BEFORE, b"", now=NOW, by_user=None)
-    too_big = JPEG + b"\x00" * hazards.MAX_EVIDENCE_BYTES
-    with pytest.raises(PatrolError, match="at most 5242880 are kept"):
+    too_big = JPEG + b"\x00" * MAX_PICTURE_BYTES
+    with pytest.raises(PatrolTooLargeError, match="larger than 5 MiB"):
         hazards.upload_evidence(session, hazard, EvidenceStage.BEFORE, too_big, now=NOW, by_user=None)
     _to_submitted(session, bureau, hazard)
     with pytest.raises(

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from campuswatch.patrol_facts import StoredFleetFacts
 from kernel.db import session_scope
 from patrol.errors import PatrolConflictError, PatrolError, PatrolNotFoundError
+from patrol.hazards import HazardRequest
 from patrol.inspections import (
-    HazardRequest,
     add_finding,
     content_document,
     inspection_cameras,
@@ -160,7 +160,7 @@ def test_findings_check_their_camera_and_snapshot_and_may_open_a_hazard(bureau: 
             add_finding(
                 session, inspection.id, by_user=inspector, now=NOW, verdict=Verdict.NORMAL, camera_code="X"
             )
-        with pytest.raises(PatrolError, match="not a JPEG"):
+        with pytest.raises(PatrolError, match="send a JPEG"):
             add_finding(
                 session,
                 inspection.id,

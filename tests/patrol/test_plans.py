@@ -19,8 +19,9 @@ from kernel.announce import take_announced
 from kernel.calendar import SchoolCalendar
 from patrol.camera_sets import CameraSet
 from patrol.errors import PatrolConflictError, PatrolError
+from patrol.hazards import HazardRequest
 from patrol.models import DayRule, EvidenceStage, HazardSource, TaskStatus, Verdict
-from patrol.plan_tasks import HazardRequest, VerdictResult, record_verdict
+from patrol.plan_tasks import VerdictResult, record_verdict
 from patrol.plans import (
     PlanSpec,
     Schedule,
@@ -419,8 +420,10 @@ def test_an_abnormal_verdict_opens_a_hazard(session: Session, bureau: Bureau) ->
 def test_bad_snapshots_and_notes_are_refused(session: Session, bureau: Bureau) -> None:
     task = _evening_task(session)
     now = at(date(2026, 12, 1), 22, 5)
-    with pytest.raises(PatrolError, match="not a JPEG"):
+    with pytest.raises(PatrolError, match="a PNG picture: send a JPEG"):
         verdict(session, bureau, task, "S11-GATE", now, snapshot=b"\x89PNG\r\n\x1a\n")
+    with pytest.raises(PatrolError, match="not a JPEG"):
+        verdict(session, bureau, task, "S11-GATE", now, snapshot=b"GIF89a")
     with pytest.raises(PatrolError, match="at most 2000 characters"):
         verdict(session, bureau, task, "S11-GATE", now, note="x" * 2001)
 

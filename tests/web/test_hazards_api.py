@@ -145,7 +145,7 @@ def test_steps_out_of_order_and_bad_requests(api: TestClient) -> None:
 def test_uploads_are_checked_by_type_size_and_emptiness(api: TestClient) -> None:
     hid = file_hazard(api).json()["id"]
     gif = upload(api, hid, b"GIF89a" + b"\x00" * 20, stage="before", name="x.jpg")
-    assert gif.status_code == 422 and "neither a JPEG nor a PNG" in gif.json()["detail"]
+    assert gif.status_code == 422 and "is not a JPEG or PNG picture" in gif.json()["detail"]
     empty = upload(api, hid, b"", stage="before")
     assert empty.status_code == 422 and "empty" in empty.json()["detail"]
     big = upload(api, hid, JPEG[:4] + b"\x00" * (5 * 1024 * 1024), stage="before")

@@ -176,7 +176,7 @@ def test_bad_verdicts_are_refused(api: TestClient, bureau: Bureau, settings: Set
     early_id, now_id = sorted(create_tasks(bureau, settings, clock), reverse=True)
     login(api, "officer1")
     png = post_verdict(api, now_id, "S11-GATE", files={"snapshot": ("x.png", b"\x89PNG\r\n\x1a\n", "image/png")})
-    assert png.status_code == 422 and "not a JPEG" in png.json()["detail"]
+    assert png.status_code == 422 and "a PNG picture: send a JPEG" in png.json()["detail"]
     empty = post_verdict(api, now_id, "S11-GATE", files={"snapshot": ("x.jpg", b"", "image/jpeg")})
     assert empty.status_code == 422 and "is empty" in empty.json()["detail"]
     big = post_verdict(

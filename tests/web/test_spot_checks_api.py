@@ -252,7 +252,7 @@ def test_bad_input_is_refused_with_specific_errors(api: TestClient, bureau: Bure
             {"verdict": "normal"},
             {"snapshot": ("a.jpg", JPEG + b"x" * (5 * 1024 * 1024), "image/jpeg")},
             413,
-            "bytes",
+            "larger than 5 MiB",
         ),
         ({"verdict": "maybe"}, None, 422, "verdict"),
         ({"verdict": "normal", "camera_code": "S21-GATE"}, None, 422, "not a camera of the inspected school"),

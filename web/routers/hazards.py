@@ -17,7 +17,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from patrol import hazards
-from patrol.hazards import MAX_EVIDENCE_BYTES, MAX_NOTE_CHARS, NOT_CLOSED
+from patrol.hazards import MAX_NOTE_CHARS, NOT_CLOSED
 from patrol.models import EvidenceStage, HazardSource, HazardStatus, Severity
 from patrol.tables import Hazard, HazardAction, HazardEvidence
 from registry.models import Camera, District, School
@@ -26,6 +26,7 @@ from web.deps import AppFacts, AppSettings, Clock, DbSession, UnitOfWork
 from web.models import Role, User
 from web.permissions import DutyUser, LeaderUser, RectifierUser, require_roles
 from web.schemas import Page, UserRef, user_refs
+from web.uploads import read_picture
 
 router = APIRouter(prefix="/api", tags=["hazards"])
 
@@ -452,11 +453,7 @@ def upload_evidence(
 ) -> EvidencePublic:
     """A before picture (by whoever files hazards) or an after picture (by whoever rectifies them)."""
     check_upload(user, stage)
-    data = file.file.read(MAX_EVIDENCE_BYTES + 1)
-    if len(data) > MAX_EVIDENCE_BYTES:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE, f"the picture is larger than {MAX_EVIDENCE_BYTES} bytes (5 MiB)"
-        )
+    data = read_picture(file, what="the picture", png=True) or b""  # an empty part: refused below, 422
     now = clock()
     hazard = hazard_for(work.session, hazard_id, user, for_update=True)
     evidence = hazards.upload_evidence(work.session, hazard, stage, data, now=now, by_user=user.id, note=note)

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from ingest.thumbnails import ThumbnailError, ThumbnailStore
 from patrol import inspections as insp
 from patrol.camera_sets import Code
-from patrol.hazards import PNG_MAGIC
+from patrol.hazards import HazardRequest
 from patrol.models import InspectionMethod, InspectionStatus, Severity, Verdict
 from patrol.tables import Inspection, InspectionFinding, VideoWall
 from registry.models import District, SceneType, School
@@ -26,6 +26,7 @@ from web.auth import CurrentUser
 from web.deps import AppSettings, Clock, DbSession, UnitOfWork
 from web.models import User
 from web.permissions import InspectorUser
+from web.uploads import read_picture
 
 router = APIRouter(prefix="/api", tags=["inspections"])
 
@@ -345,7 +346,7 @@ def add_finding(
         )
     hazard = None
     if form.open_hazard:
-        hazard = insp.HazardRequest(form.hazard_title, form.hazard_severity, form.hazard_deadline)
+        hazard = HazardRequest(form.hazard_title, form.hazard_severity, form.hazard_deadline)
     finding = insp.add_finding(
         work.session,
         inspection_id,
@@ -368,16 +369,9 @@ def _snapshot(form: FindingForm, request: Request) -> bytes | None:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, "send a snapshot file or thumbnail=true, not both"
         )
-    if form.snapshot is not None:
-        data = form.snapshot.file.read(insp.MAX_SNAPSHOT_BYTES + 1)
-        if len(data) > insp.MAX_SNAPSHOT_BYTES:
-            raise HTTPException(
-                status.HTTP_413_CONTENT_TOO_LARGE, f"a snapshot has at most {insp.MAX_SNAPSHOT_BYTES} bytes"
-            )
-        if data.startswith(PNG_MAGIC):
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the snapshot is a PNG: send a JPEG")
-        insp.check_snapshot(data)
-        return data
+    uploaded = read_picture(form.snapshot, what="the snapshot")
+    if uploaded is not None:
+        return uploaded
     if not form.thumbnail:
         return None
     if form.camera_code is None:

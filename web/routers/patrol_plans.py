@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session, aliased
 from ingest.thumbnails import ThumbnailError, ThumbnailStore
 from kernel.calendar import SchoolCalendar
 from patrol.camera_sets import camera_set_from_json, resolve
-from patrol.hazards import JPEG_MAGIC
+from patrol.hazards import HazardRequest
 from patrol.models import Severity, TaskStatus, Verdict
-from patrol.plan_tasks import MAX_NOTE_CHARS, MAX_SNAPSHOT_BYTES, HazardRequest, get_task, record_verdict
+from patrol.pictures import JPEG_MAGIC
+from patrol.plan_tasks import MAX_NOTE_CHARS, get_task, record_verdict
 from patrol.plans import (
     PlanSpec,
     Schedule,
@@ -37,6 +38,7 @@ from web.auth import CurrentUser
 from web.deps import AppSettings, Clock, DbSession, UnitOfWork
 from web.models import User
 from web.permissions import AdminUser, DutyUser
+from web.uploads import read_picture
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["patrol-plans"])
@@ -384,28 +386,6 @@ def get_patrol_task(task_id: int, session: DbSession, _user: CurrentUser) -> Tas
     return TaskDetail(**summary.model_dump(), items=items)
 
 
-def _read_upload(upload: UploadFile) -> bytes | None:
-    """The uploaded snapshot (None: no file chosen), checked: not empty, at most 5 MiB, a JPEG."""
-    data = upload.file.read(MAX_SNAPSHOT_BYTES + 1)
-    if not data:
-        if not upload.filename:
-            return None  # a form's file field left empty
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"the snapshot file {upload.filename!r} is empty"
-        )
-    if len(data) > MAX_SNAPSHOT_BYTES:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            f"the snapshot is larger than {MAX_SNAPSHOT_BYTES // (1024 * 1024)} MiB",
-        )
-    if not data.startswith(JPEG_MAGIC):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"the snapshot is not a JPEG (it starts with {data[:4].hex(' ')}, not ff d8 ff)",
-        )
-    return data
-
-
 def _thumbnail(request: Request, camera_code: str) -> tuple[bytes | None, str]:
     store: ThumbnailStore = request.app.state.thumbnails
     try:
@@ -460,7 +440,7 @@ def record_item_verdict(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             "hazard_title and hazard_deadline are given only with open_hazard",
         )
-    data = _read_upload(snapshot) if snapshot is not None else None
+    data = read_picture(snapshot, what="the snapshot")
     source: SnapshotSource = "uploaded"
     detail = ""
     if data is None:
@@ -478,7 +458,7 @@ def record_item_verdict(
         now=clock(),
         zone=calendar.zone,
         hazard_config=settings.patrol.hazards,
-        hazard=HazardRequest(hazard_title, hazard_deadline, hazard_severity) if open_hazard else None,
+        hazard=HazardRequest(hazard_title or "", hazard_severity, hazard_deadline) if open_hazard else None,
     )
     work.commit()
     return VerdictPublic(
