@@ -70,7 +70,11 @@ class Inspection(Base):
     """An inspector's session on one school's cameras; signing seals its findings with a content hash."""
 
     __tablename__ = "inspections"
-    __table_args__ = (Index("ix_inspections_school_started", "school_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_inspections_school_started", "school_id", "started_at"),
+        # One random inspection per school of a draw (directed ones have no draw: NULLs never collide).
+        UniqueConstraint("draw_id", "school_id", name="uq_inspections_draw_school"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="RESTRICT"), nullable=False)

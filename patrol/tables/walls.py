@@ -67,6 +67,8 @@ class WallState(Base):
     tour_state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     showing: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
     """Tile index (string) -> camera code."""
+    alarm_tiles: Mapped[list[Any]] = mapped_column(JSON, default=list, nullable=False)
+    """The tiles the alarm shown holds (empty while rotating)."""
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     next_rotation_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)

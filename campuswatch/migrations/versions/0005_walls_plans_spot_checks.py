@@ -155,6 +155,7 @@ def upgrade() -> None:
             ["school_id"], ["schools.id"], name=op.f("fk_inspections_school_id_schools"), ondelete="RESTRICT"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_inspections")),
+        sa.UniqueConstraint("draw_id", "school_id", name="uq_inspections_draw_school"),
     )
     op.create_index("ix_inspections_school_started", "inspections", ["school_id", "started_at"], unique=False)
     op.create_table(
@@ -347,6 +348,7 @@ def upgrade() -> None:
         sa.Column("tour_id", sa.Integer(), nullable=True),
         sa.Column("tour_state", sa.JSON(), nullable=True),
         sa.Column("showing", sa.JSON(), nullable=False),
+        sa.Column("alarm_tiles", sa.JSON(), nullable=False),
         sa.Column("rotated_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("next_rotation_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
