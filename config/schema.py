@@ -189,6 +189,18 @@ class Settings(BaseSettings):
     )
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Log output")
 
+    @field_validator("analytics")
+    @classmethod
+    def _one_timezone(cls, value: AnalyticsConfig, info: ValidationInfo) -> AnalyticsConfig:
+        # Patrol windows, report days and rule schedules must agree on what "22:00" and "Monday" mean.
+        instance = info.data.get("instance")
+        if isinstance(instance, InstanceConfig) and value.calendar.timezone != instance.timezone:
+            raise ValueError(
+                f"analytics.calendar.timezone {value.calendar.timezone!r} differs from instance.timezone "
+                f"{instance.timezone!r}: local times are read in one timezone, set both to the same"
+            )
+        return value
+
     def models_dir(self) -> Path:
         """Where model files are: ``analytics.models_dir`` (relative to the data dir) or ``<data_dir>/models``."""
         configured = self.analytics.models_dir

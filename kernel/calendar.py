@@ -5,7 +5,7 @@ Shared by analytics (when a rule is active) and patrol (which days a patrol plan
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
@@ -68,3 +68,10 @@ class SchoolCalendar:
             elif (today in window.days and now >= window.start) or (yesterday in window.days and now < window.end):
                 return True  # a window past midnight belongs to the day it started on
         return False
+
+
+def local_day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The local day ``day`` in ``zone`` as UTC ``[start, end)`` (23 or 25 hours long where the clocks change)."""
+    start = datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+    return start, end

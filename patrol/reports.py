@@ -38,17 +38,14 @@ a plain ``names`` mapping, so it stays a pure function of its inputs.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, JsonValue
+from pydantic import JsonValue
 from sqlalchemy import Integer, String, and_, case, column, func, or_, select, table
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -56,10 +53,12 @@ from sqlalchemy.sql.elements import ColumnElement
 from config.patrol import ReportConfig
 from config.schema import InstanceConfig
 from kernel.announce import announce
+from kernel.calendar import local_day_bounds
 from patrol.errors import PatrolConflictError, PatrolError
 from patrol.facts import FleetFacts
 from patrol.incidents import in_report_of
 from patrol.models import QuotaPeriod, Severity, TaskStatus, Verdict
+from patrol.report_csv import render_csv
 from patrol.report_figures import (
     LIST_LIMIT,
     TOP_SCHOOLS,
@@ -110,17 +109,9 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 CATCH_UP_DAYS = 7
 """How many days back :func:`generate_due` catches up missed reports."""
 DEFAULT_BUREAU_NAME: str = InstanceConfig.model_fields["name"].default
-CSV_BOM = "\ufeff"
 
 _TimeColumn = InstrumentedAttribute[datetime] | InstrumentedAttribute[datetime | None]
 _users = table("users", column("id", Integer), column("username", String), column("display_name", String))
-
-
-def day_bounds(day: date, timezone: ZoneInfo = SHANGHAI) -> tuple[datetime, datetime]:
-    """The local day ``day`` as UTC ``[start, end)``."""
-    start = datetime.combine(day, time(0), tzinfo=timezone).astimezone(UTC)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=timezone).astimezone(UTC)
-    return start, end
 
 
 def _share(part: int, whole: int) -> float:
@@ -139,7 +130,7 @@ def daily_figures(
     session: Session, day: date, facts: FleetFacts, *, timezone: ZoneInfo = SHANGHAI
 ) -> DailyFigures:
     """The figures of the local day ``day`` (a fixed number of queries, whatever the size of the fleet)."""
-    start, end = day_bounds(day, timezone)
+    start, end = local_day_bounds(day, timezone)
     tasks = _tasks(session, day)
     events = _events(session, facts, start, end)
     hazards = _hazards(session, start, end)
@@ -481,71 +472,6 @@ def user_names(session: Session, ids: Iterable[int]) -> dict[int, str]:
     return {int(uid): str(display or username) for uid, display, username in rows}
 
 
-def _cell(figures: DailyFigures, value: object) -> object:
-    if isinstance(value, datetime):
-        return figures.local(value)
-    if isinstance(value, list):
-        return " ".join(str(v) for v in value)
-    return value.value if isinstance(value, StrEnum) else value
-
-
-def _section(
-    figures: DailyFigures, key: str, label: str, model: type[BaseModel], items: Sequence[BaseModel]
-) -> list[list[object]]:
-    # A list of the figures, column by column as its model's fields (nested lists of models left out).
-    fields = [name for name in model.model_fields if name != "clocks"]
-    rows = [[_cell(figures, getattr(item, name)) for name in fields] for item in items]
-    return [[], [f"[{key}]", label], [*fields], *rows]
-
-
-def _rows(key: str, label: str, header: list[str], rows: Iterable[Sequence[object]]) -> list[list[object]]:
-    return [[], [f"[{key}]", label], list(header), *(list(row) for row in rows)]
-
-
-def render_csv(figures: DailyFigures, names: Mapping[int, str] | None = None) -> str:
-    """The report as CSV (UTF-8 with a BOM, so that Excel opens it): the headline metrics as rows of (metric,
-    label, value), then each list as a section: a ``[name]`` row, a header row, its rows (local times)."""
-    f, names = figures, names or {}
-    out = io.StringIO()
-    out.write(CSV_BOM)
-    w = csv.writer(out, lineterminator="\r\n")
-    w.writerows([["day", "日期", f.day.isoformat()], ["timezone", "时区", f.timezone]])
-    w.writerows([["reasons", "有事报情况", " ".join(f.reasons)], ["metric", "指标", "value"], *f.metric_rows()])
-    clocks = [
-        [i.id, c.kind.value, f.local(c.deadline), f.local(c.done_at) if c.done_at else "", c.state]
-        for i in f.incidents.majors
-        for c in i.clocks
-    ]
-    duty = [
-        [
-            s.shift_id,
-            s.label,
-            f.local(s.starts_at),
-            f.local(s.ends_at),
-            names.get(s.leader_id, s.leader_id),
-            officers,
-        ]
-        for s in f.duty
-        for officers in [" ".join(names.get(u, str(u)) for u in s.officer_ids)]
-    ]
-    for section in (
-        _section(f, "coverage_by_district", "分区轮巡覆盖", DistrictCoverage, f.coverage.by_district),
-        _section(f, "tasks_not_done", "未完成巡查任务", TaskNotDone, f.tasks.not_done),
-        _rows("events_by_type", "事件类型", ["type", "count"], f.events.by_type.items()),
-        _rows("events_by_severity", "事件等级", ["severity", "count"], f.events.by_severity.items()),
-        _section(f, "events_by_school", "事件较多的学校", SchoolCount, f.events.top_schools),
-        _section(f, "hazards_overdue", "逾期隐患", HazardListed, f.hazards.overdue_list),
-        _section(f, "offline_cameras", "离线摄像机", SchoolOffline, f.offline.by_school),
-        _section(f, "inspections_signed", "抽查", InspectionSigned, f.spot_checks.signed_list),
-        _section(f, "draws", "抽取", DrawListed, f.spot_checks.draws),
-        _section(f, "incidents_major", "较大以上突发事件", IncidentListed, f.incidents.majors),
-        _rows("incident_clocks", "报告时限", ["incident_id", "kind", "deadline", "done_at", "state"], clocks),
-        _rows("duty", "值班", ["shift_id", "label", "starts_at", "ends_at", "leader", "officers"], duty),
-    ):
-        w.writerows(section)
-    return out.getvalue()
-
-
 def report_urls(day: date) -> dict[str, str]:
     """Where the API serves the report of ``day``."""
     base = f"/api/reports/{day.isoformat()}"
@@ -564,7 +490,7 @@ def generate_report(
 ) -> DailyReport:
     """Make (or with ``replace``, make again) the report of the finished local day ``day``; announces
     ``report.daily`` on the duty topic (published after the caller's commit)."""
-    end = day_bounds(day, timezone)[1]
+    end = local_day_bounds(day, timezone)[1]
     if now < end:
         raise PatrolError(
             f"the day {day.isoformat()} is not over yet: it ends at {end.astimezone(timezone).isoformat()}"

@@ -98,7 +98,11 @@ class PatrolService:
 
     def _walls_loop(self) -> None:
         while not self._stop.wait(self._config.tick_s):
-            self.tick_walls()
+            try:
+                self.tick_walls()
+            except Exception:  # the thread must outlive any one bad tick: logged, retried
+                log.exception("wall tick failed")
+                self.runner.reset()
 
     def _schedule_loop(self) -> None:
         self.run_schedule()
@@ -112,12 +116,14 @@ class PatrolService:
             with self._factory() as session:
                 shown = self.runner.tick(session, deliveries)
                 commit_and_publish(session, self._bus)
+            if deliveries and self._consumer is not None:
+                self._consumer.ack(*deliveries)
         except (SQLAlchemyError, PatrolError, KernelError) as err:
-            # The events stay pending and are reclaimed: no alarm is lost to a database hiccup.
+            # Unacknowledged events stay pending and are reclaimed: no alarm is lost to a database hiccup; the
+            # runner reads the walls again, since what it holds ran ahead of what was stored.
             log.error("wall tick failed: %s", err)
+            self.runner.reset()
             return 0
-        if deliveries and self._consumer is not None:
-            self._consumer.ack(*deliveries)
         return shown
 
     def _fetch(self) -> list[Delivery]:
@@ -137,7 +143,10 @@ class PatrolService:
         stale = [d for d in deliveries if d.event.time < too_old]
         if stale:
             log.warning("%d events older than %.0f s raise no alarm", len(stale), self._config.alarm_max_age_s)
-            consumer.ack(*stale)
+            try:
+                consumer.ack(*stale)
+            except KernelError as err:
+                log.error("could not acknowledge stale events: %s", err)
         return [d for d in deliveries if d.event.time >= too_old]
 
     def jobs(self) -> dict[str, Job]:
@@ -171,5 +180,8 @@ class PatrolService:
                     commit_and_publish(session, self._bus)
             except (SQLAlchemyError, PatrolError, KernelError) as err:
                 log.error("patrol job %r failed: %s", name, err)
+                results[name] = None
+            except Exception:  # one broken job must not stop the others or the thread
+                log.exception("patrol job %r failed", name)
                 results[name] = None
         return results

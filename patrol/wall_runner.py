@@ -25,13 +25,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import JsonValue
+from pydantic import JsonValue, ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from config.patrol import PatrolConfig
 from kernel.announce import announce
-from kernel.bus import Delivery
+from kernel.bus import Delivery, Event
 from kernel.clock import utcnow
 from patrol.camera_sets import CameraRef, camera_set_from_json, load_fleet, select_cameras
 from patrol.coverage import record_shown
@@ -99,6 +100,12 @@ class WallRunner:
         """The walls as the runner holds them now, by id."""
         return {wall_id: run.wall for wall_id, run in self._runs.items()}
 
+    def reset(self) -> None:
+        """Forget everything held in memory (after a tick whose transaction failed): the next tick reads the walls
+        and their stored state again, so memory never runs ahead of the database."""
+        self._runs.clear()
+        self._fleet, self._by_code, self._offline, self._fleet_read_at = [], {}, set(), None
+
     def tick(self, session: Session, deliveries: Sequence[Delivery] = ()) -> int:
         """One pass over every wall (see the module docstring); the number of pages shown. The caller commits
         and then publishes what was announced."""
@@ -106,7 +113,15 @@ class WallRunner:
         fleet_changed = self._refresh_fleet(session, now)
         self._load_walls(session, now, fleet_changed)
         for delivery in deliveries:
-            self._raise_alarms(session, delivery, now)
+            # One event's alarms in a savepoint of their own: a bad one is dropped, the rest of the tick stands.
+            try:
+                with session.begin_nested():
+                    raised = self._raise_alarms(session, delivery, now)
+            except SQLAlchemyError as err:
+                log.error("event %s raised no alarm: %s", delivery.event.id, err)
+                continue
+            for event in raised:
+                announce(session, event)
         self._sync_alarms(session, now)
         shown = 0
         for run in self._runs.values():
@@ -128,7 +143,7 @@ class WallRunner:
         if not due:
             return False
         fleet = load_fleet(session)
-        changed = [c.code for c in fleet] != [c.code for c in self._fleet]
+        changed = fleet != self._fleet  # codes, scenes, tags, key scenes, schools: what camera sets select on
         self._fleet, self._by_code = fleet, {c.code: c for c in fleet}
         self._offline = self._facts.offline_cameras(session)
         self._fleet_read_at = now
@@ -148,7 +163,7 @@ class WallRunner:
                     self._plan(session, run, row, tour)
                 continue
             try:
-                wall = _wall_of(row)
+                wall = wall_of(row)
             except PatrolError as err:
                 log.error("wall %r cannot be shown: %s", row.name, err)
                 self._runs.pop(wall_id, None)
@@ -173,7 +188,12 @@ class WallRunner:
         run.rotated_at, run.next_rotation_at = state.rotated_at, state.next_rotation_at or self._clock()
         if state.tour_id is not None and state.tour_id == row.tour_id and state.tour_state:
             run.tour_id = state.tour_id
-            run.stored_state = TourState.model_validate(state.tour_state)
+            try:
+                run.stored_state = TourState.model_validate(state.tour_state)
+            except ValidationError as err:
+                log.error(
+                    "wall %r: its stored tour place is unreadable, the round starts again: %s", row.name, err
+                )
         return run
 
     def _plan(self, session: Session, run: _Run, row: VideoWall, tour: Tour | None) -> None:
@@ -222,25 +242,26 @@ class WallRunner:
 
     # -- alarms -------------------------------------------------------------------------------------------------
 
-    def _raise_alarms(self, session: Session, delivery: Delivery, now: datetime) -> None:
+    def _raise_alarms(self, session: Session, delivery: Delivery, now: datetime) -> list[Event]:
+        """Store the event's alarm on every wall that watches it; the ``wall.alarm`` announcements to make."""
         event = delivery.event
         if event.type != "event.started":
-            return
+            return []
         payload = event.payload
         severity = str(payload.get("severity", "general"))
         if severity not in self._config.alarm_severities:
-            return
+            return []
         camera_code = str(payload.get("camera_code", ""))
         camera = self._by_code.get(camera_code)
         if camera is None:
             log.warning("alarm for unknown or disabled camera %r ignored", camera_code)
-            return
+            return []
         event_id = payload.get("event_id")
         key = f"event:{event_id}" if event_id is not None else f"bus:{event.id}"
         alarm = Alarm(key, camera.code, camera.school_code, camera.district_code)
         watching = [run for run in self._runs.values() if run.wall.watches(alarm)]
         if not watching:
-            return
+            return []
         existing = set(
             session.scalars(
                 select(WallAlarm.wall_id).where(
@@ -249,6 +270,7 @@ class WallRunner:
             )
         )
         title = f"{payload.get('type', 'alarm')} · {camera.school_name} · {camera.name}"[:200]
+        raised: list[Event] = []
         for run in watching:
             if run.wall_id in existing:
                 continue  # a redelivered event: raised once per wall
@@ -265,8 +287,7 @@ class WallRunner:
             )
             session.add(row)
             session.flush()
-            announce(
-                session,
+            raised.append(
                 wall_event(
                     "wall.alarm",
                     {
@@ -278,8 +299,9 @@ class WallRunner:
                         "title": title,
                         "severity": severity,
                     },
-                ),
+                )
             )
+        return raised
 
     def _sync_alarms(self, session: Session, now: datetime) -> None:
         rows = session.scalars(
@@ -358,11 +380,13 @@ class WallRunner:
         state.tour_id = run.tour_id
         state.tour_state = run.planner.state.model_dump(mode="json") if run.planner else None
         state.showing = {str(t): c for t, c in sorted(run.wall.showing.items())}
+        state.alarm_tiles = run.wall.alarm_tiles()
         state.rotated_at, state.next_rotation_at, state.updated_at = run.rotated_at, run.next_rotation_at, now
         run.dirty = False
 
 
-def _wall_of(row: VideoWall) -> Wall:
+def wall_of(row: VideoWall) -> Wall:
+    """The domain wall of a stored wall (a :class:`PatrolError` if its layout, screens or pins are invalid)."""
     return Wall(
         row.name,
         row.layout,

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -132,6 +133,14 @@ def create_app(
         elif isinstance(exc, PatrolTooLargeError):
             code = 413
         return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(request: Request, exc: IntegrityError) -> Response:
+        # A unique key taken between the check and the insert (two requests at once): the request's
+        # transaction is rolled back; the statement and its parameters stay out of the answer.
+        log.warning("%s %s: integrity error: %s", request.method, request.url.path, exc.orig)
+        detail = "the change conflicts with a record stored at the same moment (a name or key in use): try again"
+        return JSONResponse({"detail": detail}, status_code=409)
 
     @app.get("/healthz", tags=["health"], summary="Liveness and database check")
     def healthz() -> dict[str, str]:

@@ -135,3 +135,15 @@ def test_analytics_rule_errors_name_the_camera_line(tmp_path: Path) -> None:
     settings = load_settings(REPO / "config" / "example.yaml")
     assert settings.analytics.cameras["37020200010013200005"].rules[0].type == "intrusion"
     assert settings.models_dir() == (settings.data_dir / "models").resolve()
+
+
+def test_local_times_have_one_timezone(tmp_path: Path) -> None:
+    config = _write(tmp_path, "instance:\n  timezone: Asia/Tokyo\nanalytics:\n  enabled: true\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert f"{config}:3: analytics" in str(caught.value)
+    assert "analytics.calendar.timezone 'Asia/Shanghai' differs from instance.timezone 'Asia/Tokyo'" in str(
+        caught.value
+    )
+    both = _write(tmp_path, "instance:\n  timezone: Asia/Tokyo\nanalytics:\n  calendar: {timezone: Asia/Tokyo}\n")
+    assert load_settings(both).patrol.report.at.hour == 8

@@ -21,6 +21,7 @@ from config.patrol import ReportConfig
 from ingest.models import HealthReason, HealthState
 from ingest.tables import CameraHealthTransition
 from kernel.announce import take_announced
+from kernel.calendar import local_day_bounds
 from patrol.errors import PatrolConflictError, PatrolError
 from patrol.models import (
     ClockKind,
@@ -35,15 +36,13 @@ from patrol.models import (
     TaskStatus,
     Verdict,
 )
+from patrol.report_csv import CSV_BOM, render_csv
 from patrol.report_figures import DailyFigures, ZeroBreaker
 from patrol.report_pdf import FONT_PACKAGE, ReportFontError, render_pdf
 from patrol.reports import (
-    CSV_BOM,
     daily_figures,
-    day_bounds,
     generate_due,
     generate_report,
-    render_csv,
 )
 from patrol.tables import (
     DailyReport,
@@ -193,8 +192,11 @@ def figures(b: Bureau, day: date = DAY) -> DailyFigures:
 
 
 def test_day_bounds_are_local_midnights() -> None:
-    assert day_bounds(DAY, TZ) == (datetime(2026, 11, 30, 16, tzinfo=UTC), datetime(2026, 12, 1, 16, tzinfo=UTC))
-    assert day_bounds(DAY, ZoneInfo("UTC")) == (
+    assert local_day_bounds(DAY, TZ) == (
+        datetime(2026, 11, 30, 16, tzinfo=UTC),
+        datetime(2026, 12, 1, 16, tzinfo=UTC),
+    )
+    assert local_day_bounds(DAY, ZoneInfo("UTC")) == (
         datetime(2026, 12, 1, tzinfo=UTC),
         datetime(2026, 12, 2, tzinfo=UTC),
     )

@@ -19,6 +19,7 @@ from kernel.bus import Delivery, Event
 from patrol.models import InspectionMethod, InspectionStatus, Takeover
 from patrol.tables import Inspection, Tour, TourCoverage, VideoWall, WallAlarm, WallState
 from patrol.wall_runner import WallRunner
+from registry.models import Camera
 from tests.bureau import Bureau, ManualClock
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -215,3 +216,37 @@ def test_a_changed_tour_keeps_its_place_and_an_inspection_takes_the_wall(
         session.commit()
     tick(bureau, runner)
     assert showing(bureau, wall_id) == ["S22-CORR", "S22-GATE", "S23-CORR", "S23-GATE"]  # the tour goes on
+
+
+def test_one_bad_event_is_dropped_and_the_others_raise_their_alarms(bureau: Bureau, clock: ManualClock) -> None:
+    wall_id, _ = add_wall(bureau)
+    runner = make_runner(clock)
+    tick(bureau, runner)
+    ghost = Event(
+        topic="events",
+        type="event.started",
+        source="test",
+        payload={"camera_code": "S12-GATE", "event_id": 999_999, "severity": "general"},  # no such event row
+    )
+    _, events = tick(bureau, runner, Delivery("events", "g", "9-0", 1, ghost), started("S13-GATE", 4))
+    assert [e.payload["camera_code"] for e in events if e.type == "wall.alarm"] == ["S13-GATE"]
+    with bureau.factory() as session:
+        assert [a.camera_code for a in session.scalars(select(WallAlarm))] == ["S13-GATE"]
+    assert showing(bureau, wall_id)[0] == "S13-GATE"
+
+
+def test_a_camera_given_the_tour_s_tag_joins_the_tour(bureau: Bureau, clock: ManualClock) -> None:
+    wall_id, _ = add_wall(bureau, selector={"tags": ["entrance"]})
+    runner = make_runner(clock)
+    tick(bureau, runner)
+    assert showing(bureau, wall_id) == []
+    with bureau.factory() as session:
+        camera = session.get(Camera, bureau.cameras["S21-YARD"])
+        assert camera is not None
+        camera.tags = ["entrance"]
+        session.commit()
+    clock.advance(seconds=30)  # the next read of the fleet
+    tick(bureau, runner)
+    clock.advance(seconds=10)
+    tick(bureau, runner)
+    assert showing(bureau, wall_id) == ["S21-YARD"]

@@ -54,7 +54,7 @@ def test_generate_list_and_download(api: TestClient, bureau: Bureau, bus: InMemo
     body = made.json()
     assert body["day"] == BUSY and body["zero"] is False and body["key_figures"]["events"] == 1
     assert body["figures"]["reasons"] == ["events"] and body["pdf_url"] == f"/api/reports/{BUSY}.pdf"
-    assert body["names"] == {str(bureau.users["leader1"]): "Leader1"}
+    assert body["users"] == [{"id": bureau.users["leader1"], "username": "leader1", "display_name": "Leader1"}]
     quiet = api.post(f"/api/reports/{QUIET}/generate")
     assert quiet.status_code == 201 and quiet.json()["zero"] is True
     clock.advance(minutes=5)
@@ -70,16 +70,19 @@ def test_generate_list_and_download(api: TestClient, bureau: Bureau, bus: InMemo
 
     login(api, "auditor")  # reading is for every role
     listed = api.get("/api/reports")
-    assert listed.status_code == 200 and [r["day"] for r in listed.json()] == [BUSY, QUIET]
-    assert listed.json()[0]["key_figures"]["zero"] is False and listed.json()[1]["key_figures"]["events"] == 0
+    assert listed.status_code == 200 and [r["day"] for r in listed.json()["items"]] == [BUSY, QUIET]
+    assert listed.json()["total"] == 2
+    items = listed.json()["items"]
+    assert items[0]["key_figures"]["zero"] is False and items[1]["key_figures"]["events"] == 0
     for params, days in [
         ({"since": BUSY}, [BUSY]),
         ({"until": QUIET}, [QUIET]),
         ({"zero": "true"}, [QUIET]),
         ({"zero": "false"}, [BUSY]),
         ({"limit": 1}, [BUSY]),
+        ({"limit": 1, "offset": 1}, [QUIET]),
     ]:
-        assert [r["day"] for r in api.get("/api/reports", params=params).json()] == days, params
+        assert [r["day"] for r in api.get("/api/reports", params=params).json()["items"]] == days, params
 
     figures = api.get(f"/api/reports/{BUSY}")
     assert figures.status_code == 200 and figures.json()["figures"]["events"]["by_type"] == {"intrusion": 1}
@@ -104,7 +107,7 @@ def test_only_finished_days_can_be_generated(api: TestClient) -> None:
     for day in (TODAY, "2026-12-02", "2027-01-01"):
         refused = api.post(f"/api/reports/{day}/generate")
         assert refused.status_code == 422 and "not over yet" in refused.json()["detail"], day
-    assert api.get("/api/reports").json() == []
+    assert api.get("/api/reports").json()["items"] == []
 
 
 def test_generating_needs_the_duty_room(api: TestClient) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+import pytest
 from fastapi.testclient import TestClient
 
 from campuswatch.patrol_facts import StoredFleetFacts
@@ -13,6 +14,7 @@ from kernel.bus import Delivery, Event, InMemoryBus
 from kernel.db import session_scope
 from patrol.wall_runner import WallRunner
 from tests.bureau import Bureau, ManualClock, login
+from web.routers import tours
 
 
 def run_walls(bureau: Bureau, runner: WallRunner, *deliveries: Delivery) -> None:
@@ -57,6 +59,10 @@ def test_tours_and_walls_are_configured_and_validated(api: TestClient) -> None:
     changed = api.patch(f"/api/walls/{body['id']}", json={"layout": "9", "tour_id": None})
     assert changed.status_code == 200 and changed.json()["tour_id"] is None and changed.json()["tiles"] == 18
     assert api.patch(f"/api/walls/{body['id']}", json={"layout": None}).status_code == 422
+    assert api.patch(f"/api/tours/{tour_id}", json={"cameras": None}).status_code == 422
+    moved = api.patch(f"/api/tours/{tour_id}", json={"cameras": {"districts": ["D2"]}, "dwell_s": 20})
+    assert moved.status_code == 200 and moved.json()["camera_count"] == 12 and moved.json()["dwell_s"] == 20
+    assert [t["camera_count"] for t in api.get("/api/tours").json()] == [12]
     assert [w["name"] for w in api.get("/api/walls").json()] == ["main"]
     assert {x["name"] for x in api.get("/api/layouts").json()} >= {"1", "36", "1+12"}
     assert api.delete(f"/api/tours/{tour_id}").status_code == 204
@@ -91,6 +97,7 @@ def test_state_alarms_and_acknowledgement_on_every_wall(
     state = api.get(f"/api/walls/{district_wall}/state").json()
     assert state["paused"] is True and state["alarm"]["camera_code"] == "S12-GATE"
     assert state["tiles"][0]["camera_code"] == "S12-GATE" and state["tiles"][0]["alarm"] is True
+    assert [t["alarm"] for t in state["tiles"]] == [True, False, False, False]
     alarm_id = state["alarm"]["id"]
     watcher = bus.consumer("walls", "test", "t")
     login(api, "officer1")
@@ -98,11 +105,13 @@ def test_state_alarms_and_acknowledgement_on_every_wall(
         api.post(f"/api/walls/{bureau_wall}/alarms/{alarm_id}/acknowledge").status_code == 404
     )  # not that wall's
     acknowledged = api.post(f"/api/walls/{district_wall}/alarms/{alarm_id}/acknowledge")
-    assert acknowledged.status_code == 200 and acknowledged.json()["acknowledged_by"] == "Officer1"
+    assert acknowledged.status_code == 200 and acknowledged.json()["acknowledged_by"]["username"] == "officer1"
     assert api.post(f"/api/walls/{district_wall}/alarms/{alarm_id}/acknowledge").status_code == 409
     for wall_id in (bureau_wall, district_wall):  # one event, one acknowledgement: off both walls
         assert api.get(f"/api/walls/{wall_id}/state").json()["paused"] is False
-        assert api.get(f"/api/walls/{wall_id}/alarms", params={"open": "true"}).json() == []
+        assert api.get(f"/api/walls/{wall_id}/alarms", params={"open": "true"}).json()["total"] == 0
+        listed = api.get(f"/api/walls/{wall_id}/alarms").json()
+        assert listed["total"] == 1 and listed["items"][0]["acknowledged_by"]["display_name"] == "Officer1"
     assert sorted(int(str(d.event.payload["wall_id"])) for d in watcher.fetch(10)) == sorted(
         [bureau_wall, district_wall]
     )
@@ -113,3 +122,16 @@ def test_state_alarms_and_acknowledgement_on_every_wall(
     assert [d["shown"] for d in coverage["by_district"]] == [8, 0]
     cameras = api.get(f"/api/tours/{tour_id}/cameras", params={"limit": 2, "offset": 4}).json()
     assert [c["code"] for c in cameras] == ["S12-CORR", "S12-DORM"]
+
+
+def test_a_name_taken_at_the_same_moment_is_a_conflict_not_a_server_error(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    login(api, "admin")
+    assert api.post("/api/tours", json={"name": "gates"}).status_code == 201
+    # Another request stored the name between this request's check and its insert: the database refuses it.
+    monkeypatch.setattr(tours, "_check", lambda *_args: None)
+    clash = api.post("/api/tours", json={"name": "gates"})
+    assert clash.status_code == 409 and "try again" in clash.json()["detail"]
+    assert "INSERT" not in clash.text
+    assert [t["name"] for t in api.get("/api/tours").json()] == ["gates"]

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,8 +23,8 @@ from patrol.reports import generate_report, report_urls
 from patrol.tables import DailyReport
 from web.auth import CurrentUser
 from web.deps import AppFacts, AppSettings, Clock, DbSession, UnitOfWork
-from web.models import User
 from web.permissions import DutyUser
+from web.schemas import Page, UserRef, user_refs
 
 router = APIRouter(prefix="/api", tags=["reports"])
 
@@ -73,7 +73,7 @@ class ReportPublic(ReportSummary):
     """A daily report with all its figures."""
 
     figures: DailyFigures = Field(description="Everything the report says")
-    names: dict[int, str] = Field(description="Names of the users the figures name by id (the duty roster)")
+    users: list[UserRef] = Field(description="The users the figures name by id (the duty roster)")
 
 
 def _day(text: str) -> date:
@@ -100,14 +100,9 @@ def _summary(
 
 def _public(session: Session, report: DailyReport) -> ReportPublic:
     figures = DailyFigures.model_validate(report.figures)
-    ids = figures.user_ids()
-    users: list[User] = list(session.scalars(select(User).where(User.id.in_(ids)))) if ids else []
     summary = _summary(report.day, figures, report.generated_at, report.published_at)
-    return ReportPublic(
-        **summary.model_dump(),
-        figures=figures,
-        names={u.id: u.display_name or u.username for u in users},
-    )
+    users = user_refs(session, figures.user_ids())
+    return ReportPublic(**summary.model_dump(), figures=figures, users=[users[i] for i in sorted(users)])
 
 
 def _no_report(day: date) -> HTTPException:
@@ -122,7 +117,8 @@ def list_reports(
     until: Annotated[date | None, Query(description="Days on or before (YYYY-MM-DD)")] = None,
     zero: Annotated[bool | None, Query(description="Only zero reports (true) or only the others (false)")] = None,
     limit: Annotated[int, Query(ge=1, le=366, description="At most this many")] = 31,
-) -> list[ReportSummary]:
+    offset: Annotated[int, Query(ge=0, description="Reports skipped")] = 0,
+) -> Page[ReportSummary]:
     """The daily reports, newest day first, with their headline figures."""
     if since is not None and until is not None and until < since:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"until {until} is before since {since}")
@@ -133,11 +129,13 @@ def list_reports(
         stmt = stmt.where(DailyReport.day <= until)
     if zero is not None:
         stmt = stmt.where(DailyReport.zero.is_(zero))
-    rows = session.execute(stmt.order_by(DailyReport.day.desc()).limit(limit)).all()
-    return [
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.execute(stmt.order_by(DailyReport.day.desc()).offset(offset).limit(limit)).all()
+    items = [
         _summary(day, DailyFigures.model_validate(figures), generated_at, published_at)
         for day, figures, generated_at, published_at in rows
     ]
+    return Page(total=total, offset=offset, limit=limit, items=items)
 
 
 # The .pdf and .csv routes come before /reports/{day}: its pattern would refuse "2026-12-01.pdf" with 422.
@@ -181,7 +179,7 @@ def report_csv(day: DayPath, session: DbSession, _user: CurrentUser) -> Response
 
 @router.get("/reports/{day}", summary="A daily report's figures", responses=_NOT_FOUND)
 def get_report(day: DayPath, session: DbSession, _user: CurrentUser) -> ReportPublic:
-    """Every figure of the report of ``day``, and the names of the users it names."""
+    """Every figure of the report of ``day``, and the users it names."""
     the_day = _day(day)
     report = session.scalars(select(DailyReport).where(DailyReport.day == the_day)).first()
     if report is None:

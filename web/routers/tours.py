@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated
 
@@ -10,7 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from patrol.camera_sets import CameraSet, camera_set_from_json, resolve, unknown_codes
+from patrol.camera_sets import (
+    CameraRef,
+    CameraSet,
+    camera_set_from_json,
+    load_fleet,
+    resolve,
+    select_cameras,
+    unknown_codes,
+)
 from patrol.errors import PatrolError
 from patrol.tables import Tour, TourCoverage, VideoWall
 from patrol.tours import Layout, as_layout
@@ -113,9 +122,11 @@ def _check(session: Session, name: str, cameras: CameraSet, tour_id: int | None 
         raise HTTPException(status.HTTP_409_CONFLICT, f"a tour named {name!r} exists already (id {taken})")
 
 
-def tour_public(session: Session, tour: Tour) -> TourPublic:
-    """The API view of a tour, with its camera count now."""
+def tour_public(session: Session, tour: Tour, fleet: Sequence[CameraRef] | None = None) -> TourPublic:
+    """The API view of a tour, with its camera count now (counted in ``fleet`` when given: one read of the
+    fleet for a whole list)."""
     cameras = camera_set_from_json(tour.selector)
+    count = len(select_cameras(fleet, cameras) if fleet is not None else resolve(session, cameras))
     walls = list(
         session.scalars(select(VideoWall.name).where(VideoWall.tour_id == tour.id).order_by(VideoWall.name))
     )
@@ -128,7 +139,7 @@ def tour_public(session: Session, tour: Tour) -> TourPublic:
         layout=as_layout(tour.layout),
         key_repeat=tour.key_repeat,
         enabled=tour.enabled,
-        camera_count=len(resolve(session, cameras)),
+        camera_count=count,
         cameras_described=cameras.describe(),
         walls=walls,
         created_at=tour.created_at,
@@ -139,7 +150,8 @@ def tour_public(session: Session, tour: Tour) -> TourPublic:
 @router.get("/tours", summary="List tours")
 def list_tours(session: DbSession, _user: CurrentUser) -> list[TourPublic]:
     """Every tour, by name, with the number of cameras its set has now."""
-    return [tour_public(session, t) for t in session.scalars(select(Tour).order_by(Tour.name))]
+    fleet = load_fleet(session)
+    return [tour_public(session, t, fleet) for t in session.scalars(select(Tour).order_by(Tour.name))]
 
 
 @router.post("/tours", status_code=status.HTTP_201_CREATED, summary="Create a tour")
@@ -172,13 +184,15 @@ def update_tour(tour_id: int, body: TourUpdate, work: UnitOfWork, _user: AdminUs
     tour = _get(work.session, tour_id)
     cameras = body.cameras if body.cameras is not None else camera_set_from_json(tour.selector)
     _check(work.session, body.name or tour.name, cameras, tour.id)
-    changes = body.model_dump(exclude_unset=True, exclude={"cameras"})
+    changes = body.model_dump(exclude_unset=True)
     for name, value in changes.items():
         if value is None:
             raise PatrolError(f"{name} cannot be null")
-        setattr(tour, name, value)
-    if body.cameras is not None:
-        tour.selector = body.cameras.model_dump(mode="json")
+    for name, value in changes.items():
+        if name == "cameras":
+            tour.selector = cameras.model_dump(mode="json")
+        else:
+            setattr(tour, name, value)
     work.commit()
     return tour_public(work.session, tour)
 

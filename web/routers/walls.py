@@ -12,22 +12,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kernel.announce import announce
-from patrol.camera_sets import Code
+from patrol.camera_sets import CameraSet, Code, unknown_codes
 from patrol.errors import PatrolError
 from patrol.models import Takeover
 from patrol.tables import Tour, VideoWall, WallAlarm, WallState
 from patrol.topics import wall_event
 from patrol.tours import LAYOUT_TILES, Layout, TourState, as_layout
 from patrol.wall import Wall
-from registry.models import Camera, District, School
+from patrol.wall_runner import wall_of
+from registry.models import Camera, School
 from web.auth import CurrentUser
 from web.deps import Clock, DbSession, UnitOfWork
-from web.models import User
 from web.permissions import AdminUser, DutyUser
+from web.schemas import Page, UserRef, user_refs
 
 router = APIRouter(prefix="/api", tags=["walls"])
 
@@ -110,7 +111,7 @@ class AlarmPublic(BaseModel):
     severity: str = Field(description="general or major")
     raised_at: datetime = Field(description="When it reached the wall")
     acknowledged_at: datetime | None = Field(None, description="When it was acknowledged")
-    acknowledged_by: str | None = Field(None, description="Who acknowledged it")
+    acknowledged_by: UserRef | None = Field(None, description="Who acknowledged it")
 
 
 class TilePublic(BaseModel):
@@ -167,21 +168,11 @@ def _get(session: Session, wall_id: int) -> VideoWall:
 
 def _validate(session: Session, row: VideoWall) -> Wall:
     """The domain wall of ``row``; unknown codes, a missing tour or a bad layout are 422s."""
-    wall = Wall(
-        row.name,
-        row.layout,
-        screens=row.screens,
-        pinned={int(t): c for t, c in row.pinned.items()},
-        takeover=row.takeover.value,
+    wall = wall_of(row)
+    watched = CameraSet(
+        districts=tuple(row.districts), schools=tuple(row.schools), cameras=tuple(row.pinned.values())
     )
-    problems = []
-    for label, model, codes in (
-        ("district", District, row.districts),
-        ("school", School, row.schools),
-        ("camera", Camera, list(row.pinned.values())),
-    ):
-        known = set(session.scalars(select(model.code).where(model.code.in_(codes)))) if codes else set()
-        problems += [f"unknown {label} {code!r}" for code in codes if code not in known]
+    problems = unknown_codes(session, watched)
     if row.tour_id is not None and session.get(Tour, row.tour_id) is None:
         problems.append(f"unknown tour {row.tour_id}")
     if problems:
@@ -194,7 +185,7 @@ def _validate(session: Session, row: VideoWall) -> Wall:
 
 def wall_public(session: Session, row: VideoWall) -> WallPublic:
     """The API view of a wall."""
-    wall = Wall(row.name, row.layout, screens=row.screens, pinned={int(t): c for t, c in row.pinned.items()})
+    wall = wall_of(row)
     tour = session.get(Tour, row.tour_id) if row.tour_id is not None else None
     return WallPublic(
         id=row.id,
@@ -215,7 +206,7 @@ def wall_public(session: Session, row: VideoWall) -> WallPublic:
     )
 
 
-def _alarm_public(alarm: WallAlarm, names: dict[int, str]) -> AlarmPublic:
+def _alarm_public(alarm: WallAlarm, users: dict[int, UserRef]) -> AlarmPublic:
     return AlarmPublic(
         id=alarm.id,
         wall_id=alarm.wall_id,
@@ -227,7 +218,7 @@ def _alarm_public(alarm: WallAlarm, names: dict[int, str]) -> AlarmPublic:
         severity=alarm.severity,
         raised_at=alarm.raised_at,
         acknowledged_at=alarm.acknowledged_at,
-        acknowledged_by=names.get(alarm.acknowledged_by) if alarm.acknowledged_by else None,
+        acknowledged_by=users.get(alarm.acknowledged_by) if alarm.acknowledged_by else None,
     )
 
 
@@ -302,7 +293,7 @@ def delete_wall(wall_id: int, work: UnitOfWork, _user: AdminUser) -> Response:
 def wall_state(wall_id: int, session: DbSession, _user: CurrentUser) -> WallStatePublic:
     """Every tile with its camera, the alarm shown and the queue, and where the tour is."""
     row = _get(session, wall_id)
-    wall = Wall(row.name, row.layout, screens=row.screens, pinned={int(t): c for t, c in row.pinned.items()})
+    wall = wall_of(row)
     state = session.get(WallState, wall_id)
     showing = {int(t): str(c) for t, c in (state.showing if state else {}).items()}
     showing.update(wall.pinned)
@@ -313,7 +304,7 @@ def wall_state(wall_id: int, session: DbSession, _user: CurrentUser) -> WallStat
             .order_by(WallAlarm.raised_at, WallAlarm.id)
         )
     )
-    alarm_camera = alarms[0].camera_code if alarms else None
+    held = {int(t) for t in state.alarm_tiles} if state is not None and alarms else set()
     cameras = {
         code: (name, school)
         for code, name, school in session.execute(
@@ -333,7 +324,7 @@ def wall_state(wall_id: int, session: DbSession, _user: CurrentUser) -> WallStat
                 screen=tile // per_screen,
                 big="+" in row.layout and tile % per_screen == 0,
                 pinned=tile in wall.pinned,
-                alarm=code is not None and code == alarm_camera and tile not in wall.pinned,
+                alarm=tile in held,
                 camera_code=code,
                 camera_name=name,
                 school_name=school,
@@ -382,18 +373,18 @@ def wall_alarms(
     _user: CurrentUser,
     open_only: Annotated[bool, Query(alias="open", description="Only alarms not acknowledged yet")] = False,
     limit: Annotated[int, Query(ge=1, le=1000, description="Most alarms returned")] = 100,
-) -> list[AlarmPublic]:
+    offset: Annotated[int, Query(ge=0, description="Alarms skipped")] = 0,
+) -> Page[AlarmPublic]:
     """Alarms raised on the wall, newest first."""
     _get(session, wall_id)
     stmt = select(WallAlarm).where(WallAlarm.wall_id == wall_id)
     if open_only:
         stmt = stmt.where(WallAlarm.acknowledged_at.is_(None))
-    alarms = list(session.scalars(stmt.order_by(WallAlarm.raised_at.desc(), WallAlarm.id.desc()).limit(limit)))
-    ids = {a.acknowledged_by for a in alarms if a.acknowledged_by}
-    names: dict[int, str] = {}
-    for uid, name in session.execute(select(User.id, User.display_name).where(User.id.in_(ids))) if ids else ():
-        names[uid] = name
-    return [_alarm_public(a, names) for a in alarms]
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    order = (WallAlarm.raised_at.desc(), WallAlarm.id.desc())
+    alarms = list(session.scalars(stmt.order_by(*order).offset(offset).limit(limit)))
+    users = user_refs(session, [a.acknowledged_by for a in alarms])
+    return Page(total=total, offset=offset, limit=limit, items=[_alarm_public(a, users) for a in alarms])
 
 
 @router.post("/walls/{wall_id}/alarms/{alarm_id}/acknowledge", summary="Acknowledge an alarm")
@@ -418,8 +409,14 @@ def acknowledge_alarm(wall_id: int, alarm_id: int, work: UnitOfWork, user: DutyU
             session,
             wall_event(
                 "wall.alarm_acknowledged",
-                {"wall_id": row.wall_id, "alarm_id": row.id, "event_id": row.event_id, "by": user.username},
+                {
+                    "wall_id": row.wall_id,
+                    "alarm_id": row.id,
+                    "event_id": row.event_id,
+                    "by_user_id": user.id,
+                    "by_username": user.username,
+                },
             ),
         )
     work.commit()
-    return _alarm_public(alarm, {user.id: user.display_name or user.username})
+    return _alarm_public(alarm, user_refs(session, [user.id]))
