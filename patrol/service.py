@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.schema import Settings
@@ -110,21 +110,42 @@ class PatrolService:
             self.run_schedule()
 
     def tick_walls(self) -> int:
-        """One wall tick with the events waiting on the bus; pages shown (0 when it failed: logged)."""
-        deliveries = self._fetch()
+        """Alarms for the events waiting on the bus, then one wall tick; pages shown (0 when the tick failed)."""
+        self._raise_alarms(self._fetch())
         try:
             with self._factory() as session:
-                shown = self.runner.tick(session, deliveries)
+                shown = self.runner.tick(session)
                 commit_and_publish(session, self._bus)
-            if deliveries and self._consumer is not None:
-                self._consumer.ack(*deliveries)
         except (SQLAlchemyError, PatrolError, KernelError) as err:
-            # Unacknowledged events stay pending and are reclaimed: no alarm is lost to a database hiccup; the
-            # runner reads the walls again, since what it holds ran ahead of what was stored.
+            # What the runner holds ran ahead of what was stored: it reads the walls again next tick.
             log.error("wall tick failed: %s", err)
             self.runner.reset()
             return 0
         return shown
+
+    def _raise_alarms(self, deliveries: list[Delivery]) -> None:
+        """Each event's alarms in a transaction of its own, acknowledged once stored. An event the database
+        refuses for what it says (a unique or foreign key) is dropped, logged; one that fails for another
+        reason (the database unreachable) stays pending and is reclaimed later: no alarm lost to an outage."""
+        done: list[Delivery] = []
+        for delivery in deliveries:
+            try:
+                with self._factory() as session:
+                    self.runner.raise_alarms(session, delivery)
+                    commit_and_publish(session, self._bus)
+            except IntegrityError as err:
+                log.error("event %s raised no alarm (refused by the database): %s", delivery.event.id, err.orig)
+            except (SQLAlchemyError, PatrolError, KernelError) as err:
+                log.error("event %s raised no alarm yet (it stays pending): %s", delivery.event.id, err)
+                continue
+            done.append(delivery)
+        if done and self._consumer is not None:
+            try:
+                self._consumer.ack(*done)
+            except KernelError as err:
+                log.error(
+                    "could not acknowledge %d events (they may raise their alarms again): %s", len(done), err
+                )
 
     def _fetch(self) -> list[Delivery]:
         consumer = self._consumer

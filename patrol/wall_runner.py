@@ -1,15 +1,14 @@
 """The wall rotator: drives every stored wall — tour pages every dwell, alarms that take tiles, inspections.
 
 One :class:`WallRunner` (in the patrol service, one per deployment) is the only writer of ``wall_states`` and of
-``tour_coverage``. On every tick it
+``tour_coverage``. Each analytics event taken from the bus raises an alarm (a ``wall_alarms`` row) on every wall
+that watches the event's school or district (:meth:`WallRunner.raise_alarms`). On every tick it
 
 1. re-reads the fleet (enabled cameras, offline ones) every ``patrol.fleet_refresh_s``, and the walls and tours
    when their rows change, re-planning a tour only when its cameras changed;
-2. takes analytics events from the bus and raises an alarm (a ``wall_alarms`` row) on every wall that watches the
-   event's school or district;
-3. puts the stored unacknowledged alarms on their walls (an acknowledgement made through the API is seen here:
+2. puts the stored unacknowledged alarms on their walls (an acknowledgement made through the API is seen here:
    the next alarm takes over, or after the last one the tour shows its next page at once);
-4. shows the next page on every wall whose dwell is over and that no alarm holds, records which cameras were
+3. shows the next page on every wall whose dwell is over and that no alarm holds, records which cameras were
    shown today, and stores the wall's state and its tour's place (a restart continues the round).
 
 A wall with an open spot-check inspection (``walls.inspection_id``) shows that school's cameras instead of its
@@ -19,7 +18,7 @@ tour, page after page, until the inspection is signed; then the tour goes on whe
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +26,6 @@ from zoneinfo import ZoneInfo
 
 from pydantic import JsonValue, ValidationError
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from config.patrol import PatrolConfig
@@ -106,22 +104,25 @@ class WallRunner:
         self._runs.clear()
         self._fleet, self._by_code, self._offline, self._fleet_read_at = [], {}, set(), None
 
-    def tick(self, session: Session, deliveries: Sequence[Delivery] = ()) -> int:
+    def raise_alarms(self, session: Session, delivery: Delivery) -> int:
+        """Store an analytics event's alarm on every wall that watches it (announcing ``wall.alarm``); how many.
+
+        Call it in a transaction of its own per event, before :meth:`tick` (which puts the alarms on the walls):
+        an event that cannot be stored then costs only its own alarms.
+        """
+        now = self._clock()
+        self._load_walls(session, now, self._refresh_fleet(session, now))
+        raised = self._raise_alarms(session, delivery, now)
+        for event in raised:
+            announce(session, event)
+        return len(raised)
+
+    def tick(self, session: Session) -> int:
         """One pass over every wall (see the module docstring); the number of pages shown. The caller commits
         and then publishes what was announced."""
         now = self._clock()
         fleet_changed = self._refresh_fleet(session, now)
         self._load_walls(session, now, fleet_changed)
-        for delivery in deliveries:
-            # One event's alarms in a savepoint of their own: a bad one is dropped, the rest of the tick stands.
-            try:
-                with session.begin_nested():
-                    raised = self._raise_alarms(session, delivery, now)
-            except SQLAlchemyError as err:
-                log.error("event %s raised no alarm: %s", delivery.event.id, err)
-                continue
-            for event in raised:
-                announce(session, event)
         self._sync_alarms(session, now)
         shown = 0
         for run in self._runs.values():

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from campuswatch.patrol_facts import StoredFleetFacts
@@ -55,10 +56,20 @@ def add_wall(
 
 
 def tick(bureau: Bureau, runner: WallRunner, *deliveries: Delivery) -> tuple[int, list[Event]]:
+    """As the patrol service does: each event's alarms in a transaction of their own, then the tick."""
+    announced: list[Event] = []
+    for delivery in deliveries:
+        with bureau.factory() as session:
+            try:
+                runner.raise_alarms(session, delivery)
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+            announced += take_announced(session)
     with bureau.factory() as session:
-        shown = runner.tick(session, deliveries)
+        shown = runner.tick(session)
         session.commit()
-        return shown, take_announced(session)
+        return shown, announced + take_announced(session)
 
 
 def showing(bureau: Bureau, wall_id: int) -> list[str]:

@@ -18,8 +18,11 @@ from web.routers import tours
 
 
 def run_walls(bureau: Bureau, runner: WallRunner, *deliveries: Delivery) -> None:
+    for delivery in deliveries:
+        with session_scope(bureau.factory) as session:
+            runner.raise_alarms(session, delivery)
     with session_scope(bureau.factory) as session:
-        runner.tick(session, deliveries)
+        runner.tick(session)
 
 
 def intrusion(camera: str) -> Delivery:
