@@ -78,6 +78,15 @@ class StoredFleetFacts:
         stmt = _event_query().where(SafetyEvent.started_at >= start, SafetyEvent.started_at < end)
         return [EventFact(*row) for row in session.execute(stmt.order_by(SafetyEvent.started_at, SafetyEvent.id))]
 
+    def events_by_school(self, session: Session, start: datetime, end: datetime) -> dict[int, int]:
+        """Events that started in ``[start, end)`` per school, in one GROUP BY query."""
+        stmt = (
+            select(SafetyEvent.school_id, func.count(SafetyEvent.id))
+            .where(SafetyEvent.started_at >= start, SafetyEvent.started_at < end)
+            .group_by(SafetyEvent.school_id)
+        )
+        return {school_id: int(n) for school_id, n in session.execute(stmt).tuples()}
+
     def event(self, session: Session, event_id: int) -> EventFact | None:
         """One event by id."""
         row = session.execute(_event_query().where(SafetyEvent.id == event_id)).one_or_none()

@@ -44,6 +44,11 @@ class FleetFacts(Protocol):
         """Events that started in ``[start, end)``, oldest first."""
         ...
 
+    def events_by_school(self, session: Session, start: datetime, end: datetime) -> dict[int, int]:
+        """How many events started in ``[start, end)`` at each school: school id → count (schools with none are
+        missing). Counted in the database, not by loading the events."""
+        ...
+
     def event(self, session: Session, event_id: int) -> EventFact | None:
         """One event, or None."""
         ...

@@ -7,6 +7,9 @@ school as a whole, normal or abnormal, with a note and a JPEG snapshot; an abnor
 Signing is the inspector's own act: it stores the signed name, the time, and the SHA-256 of a canonical JSON of
 the whole content, frees the wall, and makes the record read-only. :func:`verify_inspection` recomputes that hash
 from the stored rows, so an edited finding shows.
+
+A wall that shows an inspection names it (``VideoWall.inspection_id``); the wall rotator shows that school's
+cameras instead of the wall's tour until the inspection is signed or moved off the wall.
 """
 
 from __future__ import annotations
@@ -15,17 +18,19 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.patrol import HazardConfig
+from kernel.db import insert_new
 from patrol.camera_sets import CameraRef, CameraSet, resolve
 from patrol.errors import PatrolConflictError, PatrolError, PatrolNotFoundError
 from patrol.hazards import HazardRequest, open_hazard
 from patrol.models import HazardSource, InspectionMethod, InspectionStatus, Verdict
 from patrol.pictures import check_picture
-from patrol.spot_checks import canonical_sha256, get_draw
+from patrol.spot_checks import DEFAULT_ZONE, canonical_sha256, get_draw
 from patrol.tables import Inspection, InspectionFinding, VideoWall
 from registry.models import Camera, School
 
@@ -55,8 +60,8 @@ def start_inspection(
 ) -> Inspection:
     """Open an inspection of a school by ``inspector_id``; with ``wall_id``, the wall shows its cameras.
 
-    A random inspection needs the draw that named the school (once per school and draw); the other methods
-    take no draw.
+    A random inspection needs the draw that named the school (once per school and draw: a second start, even
+    a concurrent one, is a :class:`PatrolConflictError`); the other methods take no draw.
     """
     school = session.scalars(select(School).where(School.code == school_code)).one_or_none()
     if school is None:
@@ -68,33 +73,57 @@ def start_inspection(
         if school_code not in draw.schools:
             named = ", ".join(str(c) for c in draw.schools) or "no school"
             raise PatrolError(f"school {school_code} is not in draw {draw_id} (it named {named})")
-        earlier = session.scalar(
-            select(Inspection.id).where(Inspection.draw_id == draw_id, Inspection.school_id == school.id)
-        )
+        earlier = _inspection_of_draw(session, draw_id, school.id)
         if earlier is not None:
-            raise PatrolConflictError(f"school {school_code} of draw {draw_id} has inspection {earlier} already")
+            raise _already(school_code, draw_id, earlier)
     elif draw_id is not None:
         raise PatrolError(f"only a random inspection belongs to a draw, not a {method.value} one")
     wall = None if wall_id is None else _free_wall(session, wall_id, None)
-    inspection = Inspection(
-        school_id=school.id,
-        draw_id=draw_id,
-        method=method,
-        inspector_id=inspector_id,
-        status=InspectionStatus.OPEN,
-        started_at=now,
-        summary=_summary(summary),
-    )
-    session.add(inspection)
-    session.flush()
+    row = {
+        "school_id": school.id,
+        "draw_id": draw_id,
+        "method": method,
+        "inspector_id": inspector_id,
+        "status": InspectionStatus.OPEN,
+        "started_at": now,
+        "summary": _summary(summary),
+    }
+    # The unique (draw_id, school_id) settles a race between two starts: the later insert does nothing, and no
+    # IntegrityError spoils the caller's transaction. (Not a SAVEPOINT: with pysqlite's implicit transactions a
+    # first SAVEPOINT opens the transaction itself, and releasing it commits the insert there and then.)
+    inserted = insert_new(session, Inspection, [row], "id")
+    if not inserted:  # only a draw's inspection has a unique key to clash on
+        raise _already(
+            school_code, draw_id, None if draw_id is None else _inspection_of_draw(session, draw_id, school.id)
+        )
+    inspection = session.get(Inspection, inserted.pop())
+    if inspection is None:
+        raise PatrolNotFoundError(f"the new inspection of school {school_code} was not found after its insert")
     if wall is not None:
         wall.inspection_id = inspection.id
+        session.flush()
     return inspection
 
 
-def set_wall(session: Session, inspection_id: int, *, wall_id: int | None, by_user: int) -> Inspection:
-    """Show the open inspection's cameras on ``wall_id`` instead (None: on no wall; the wall's tour resumes)."""
-    inspection = _open_for(session, inspection_id, by_user, "move it to a wall")
+def _inspection_of_draw(session: Session, draw_id: int, school_id: int) -> int | None:
+    """The id of the school's inspection for the draw, if one was started."""
+    return session.scalar(
+        select(Inspection.id).where(Inspection.draw_id == draw_id, Inspection.school_id == school_id)
+    )
+
+
+def _already(school_code: str, draw_id: int | None, earlier: int | None) -> PatrolConflictError:
+    which = f"inspection {earlier}" if earlier is not None else "an inspection"
+    return PatrolConflictError(f"school {school_code} of draw {draw_id} has {which} already")
+
+
+def set_wall(
+    session: Session, inspection_id: int, *, wall_id: int | None, by_user: int, timezone: ZoneInfo = DEFAULT_ZONE
+) -> Inspection:
+    """Show the open inspection's cameras on ``wall_id`` instead (None: on no wall; the wall's tour resumes).
+
+    ``timezone``: of the times in error messages."""
+    inspection = _open_for(session, inspection_id, by_user, "move it to a wall", timezone)
     target = None if wall_id is None else _free_wall(session, wall_id, inspection.id)
     for wall in walls_of(session, inspection.id):
         wall.inspection_id = None
@@ -143,13 +172,14 @@ def add_finding(
     snapshot_jpeg: bytes | None = None,
     hazard: HazardRequest | None = None,
     hazard_config: HazardConfig | None = None,
+    timezone: ZoneInfo = DEFAULT_ZONE,
 ) -> InspectionFinding:
     """Record a finding on one of the school's cameras (or the school as a whole: no camera).
 
     With ``hazard`` (abnormal findings only) a hazard is opened with source ``spot_check`` and the finding's id,
-    the snapshot as its before picture.
+    the snapshot as its before picture. ``timezone``: of the times in error messages.
     """
-    inspection = _open_for(session, inspection_id, by_user, "add findings")
+    inspection = _open_for(session, inspection_id, by_user, "add findings", timezone)
     note = note.strip()
     if len(note) > MAX_NOTE:
         raise PatrolError(f"a note has at most {MAX_NOTE} characters, not {len(note)}")
@@ -217,10 +247,11 @@ def sign_inspection(
     signed_name: str,
     now: datetime,
     summary: str | None = None,
+    timezone: ZoneInfo = DEFAULT_ZONE,
 ) -> Inspection:
     """The inspector signs: name, time and the content's SHA-256 are stored, the wall is freed, and the record
-    is read-only from then on."""
-    inspection = _open_for(session, inspection_id, by_user, "sign it")
+    is read-only from then on. ``timezone``: of the times in error messages."""
+    inspection = _open_for(session, inspection_id, by_user, "sign it", timezone)
     name = signed_name.strip()
     if not name:
         raise PatrolError("the signature needs the inspector's name")
@@ -320,18 +351,21 @@ def verify_inspection(session: Session, inspection_id: int) -> InspectionVerific
     )
 
 
-def _open_for(session: Session, inspection_id: int, by_user: int, action: str) -> Inspection:
+def _open_for(session: Session, inspection_id: int, by_user: int, action: str, zone: ZoneInfo) -> Inspection:
     inspection = get_inspection(session, inspection_id)
     if inspection.status is not InspectionStatus.OPEN:
-        when = _iso(inspection.signed_at) or "earlier"
+        when = "earlier" if inspection.signed_at is None else _local(inspection.signed_at, zone)
         raise PatrolConflictError(
             f"inspection {inspection_id} was signed by {inspection.signed_name} at {when}: it is read-only"
         )
     if inspection.inspector_id != by_user:
-        raise PatrolConflictError(
-            f"inspection {inspection_id} is inspector {inspection.inspector_id}'s: only they may {action}"
-        )
+        raise PatrolConflictError(f"inspection {inspection_id} is another inspector's: only they may {action}")
     return inspection
+
+
+def _local(at: datetime, zone: ZoneInfo) -> str:
+    """A time for a person: local, to the minute, with its offset (2026-12-01T10:30+08:00)."""
+    return at.astimezone(zone).isoformat(timespec="minutes")
 
 
 def _summary(text: str) -> str:

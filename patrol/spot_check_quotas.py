@@ -1,7 +1,9 @@
 """Spot-check quotas: how many schools to draw per day or week, from which districts, with which risk weights.
 
-A quota's period and seed never change once it exists (its stored draws keep their own); the counts, the
-exclusion window, the districts and the weights apply to later draws.
+A quota's period and seed never change once it exists (its stored draws keep their own period seeds); the
+counts, the exclusion window, the districts and the weights apply to later draws. The quota's seed is a secret:
+each period's seed is derived from it (:func:`patrol.spot_checks.period_seed`), and whoever knows it knows every
+future draw, so the API never shows it.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def create_quota(
     seed: int | None = None,
     enabled: bool = True,
 ) -> SpotCheckQuota:
-    """A new quota, e.g. 5..5 a day or 6..10 a week; its seed is given or drawn from :mod:`secrets`."""
+    """A new quota, e.g. 5..5 a day or 6..10 a week; its secret seed is given or drawn from :mod:`secrets`."""
     quota = SpotCheckQuota(
         period=period,
         seed=new_seed() if seed is None else seed,

@@ -1,22 +1,26 @@
 """Random spot checks (随机抽查): which schools an inspector checks on a day, drawn fairly and auditable.
 
-A draw takes ``count`` schools, stratified by district (each district's share in proportion to its schools,
-largest remainders first), weighted by risk inside a district — open hazards, recent events, offline cameras,
-and the days since the school was last checked, so that a school not checked for long comes up — and never a
-school checked in the last ``exclude_days`` days. Sampling without replacement uses Efraimidis-Spirakis keys
-(``u ** (1 / weight)``) from a generator seeded with ``"<seed>:<day>"``: storing the seed (and the inputs)
-lets anyone derive the same draw again.
+A draw takes ``count`` schools, stratified by district, weighted by risk inside a district — open hazards,
+recent events, offline cameras, and the days since the last check, so that a school not checked for long comes
+up — and never a school checked in the last ``exclude_days`` days. Each district gets the whole part of its
+proportional share; the places left over go to districts drawn with probability equal to the fractional part
+of their share (systematic sampling), so that over many draws every district gets its share, however small.
+Inside a district, Efraimidis-Spirakis keys (``u ** (1 / weight)``) sample without replacement. All of it comes
+from one generator seeded with ``"<seed>:<day>"``: the seed and the inputs derive the same draw again.
 
-Stored quotas ("5 a day": period day, 5..5; "6–10 a week": period week, 6..10) draw once per period — a day
-is the local date, a week starts on the local Monday — and a week's count is drawn in its range from
-``"<seed>:count:<Monday>"``. Each stored draw keeps its seed, its schools in order, every input (each school's
-risks and last check, the weights, the window, the count) and the SHA-256 of their canonical JSON, so that
-:func:`verify_draw` can derive it again without reading anything else.
+Stored quotas ("5 a day": period day, 5..5; "6–10 a week": period week, 6..10) draw once per period (the local
+date, or the week from the local Monday). The quota's seed is a secret that never leaves the server: each
+period draws with its own *period seed* (:func:`period_seed`, an HMAC keyed with the quota's seed), so a period
+seed that was shown tells nothing of any other period's; a week's count comes from it too. Each stored draw
+keeps its period seed, its schools in order, every input (each school's risks and last check, the weights, the
+window, the count) and the SHA-256 of their canonical JSON, from which
+:func:`patrol.spot_check_audit.verify_draw` derives it again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import math
@@ -112,8 +116,8 @@ def draw_schools(
     by_district: dict[str, list[SchoolRisk]] = defaultdict(list)
     for school in sorted(eligible, key=lambda s: (s.district_code, s.school_code)):
         by_district[school.district_code].append(school)
-    quotas = _quotas({d: len(v) for d, v in by_district.items()}, min(count, len(eligible)))
     rng = random.Random(f"{seed}:{day.isoformat()}")  # noqa: S311 - a reproducible draw, not a secret
+    quotas = district_quotas({d: len(v) for d, v in by_district.items()}, min(count, len(eligible)), rng)
     chosen: list[str] = []
     table: dict[str, float] = {}
     for district in sorted(by_district):
@@ -127,16 +131,31 @@ def draw_schools(
     return Draw(day, seed, tuple(chosen), table)
 
 
-def _quotas(sizes: Mapping[str, int], count: int) -> dict[str, int]:
-    """``count`` split over districts in proportion to ``sizes`` (largest remainders first, then by name)."""
+def district_quotas(sizes: Mapping[str, int], count: int, rng: random.Random) -> dict[str, int]:
+    """``count`` places split over districts in proportion to ``sizes``, fair over many draws.
+
+    Each district gets the whole part of its share ``count * size / total``; the places left over go to
+    districts chosen by systematic sampling over the fractional parts (in a shuffled order), so that a
+    district is given one with probability exactly its fractional part. Integer arithmetic keeps it exact.
+    """
     total = sum(sizes.values())
     if total == 0:
         return dict.fromkeys(sizes, 0)
-    exact = {d: count * n / total for d, n in sizes.items()}
-    quotas = {d: int(x) for d, x in exact.items()}
-    left = count - sum(quotas.values())
-    for district in sorted(sizes, key=lambda d: (-(exact[d] - quotas[d]), d))[:left]:
-        quotas[district] += 1
+    if not 0 <= count <= total:
+        raise PatrolError(f"cannot place {count} schools among {total}")
+    quotas = {d: count * n // total for d, n in sizes.items()}
+    remainders = {d: count * n % total for d, n in sizes.items()}  # in units of 1 / total; each < total
+    left = count - sum(quotas.values())  # = sum(remainders) / total
+    if left:
+        order = sorted(d for d, r in remainders.items() if r)
+        rng.shuffle(order)
+        point = rng.randrange(total)  # the points point, point + total, ... each fall in one district's stretch
+        edge = 0
+        for district in order:
+            edge += remainders[district]
+            if point < edge:
+                quotas[district] += 1
+                point += total
     return quotas
 
 
@@ -168,9 +187,21 @@ def current_period_start(period: QuotaPeriod, now: datetime, zone: ZoneInfo) -> 
     return period_start_of(period, now.astimezone(zone).date())
 
 
+def period_seed(quota_seed: int, quota_id: int, period_start: date) -> int:
+    """The seed of quota ``quota_id``'s period starting on ``period_start``: the first 63 bits of
+    HMAC-SHA256(key: the quota's secret seed, message: ``"<quota id>:<period start>"``).
+
+    Without the quota's seed, one period's seed says nothing about another's: future draws stay unpredictable
+    even though every stored draw shows its own seed.
+    """
+    mac = hmac.new(str(quota_seed).encode(), f"{quota_id}:{period_start.isoformat()}".encode(), "sha256")
+    return int.from_bytes(mac.digest()[:8], "big") >> 1
+
+
 def period_count(seed: int, min_count: int, max_count: int, period_start: date) -> int:
     """How many schools the period starting on ``period_start`` draws: in ``[min_count, max_count]``, from a
-    generator seeded with ``"<seed>:count:<period start>"`` (so the count is re-derivable like the schools)."""
+    generator seeded with ``"<period seed>:count:<period start>"`` (so the count is re-derivable like the
+    schools)."""
     if min_count == max_count:
         return min_count
     rng = random.Random(f"{seed}:count:{period_start.isoformat()}")  # noqa: S311 - reproducible, not a secret
@@ -329,38 +360,23 @@ def gather_inputs(
 ) -> tuple[SchoolInput, ...]:
     """Every school of ``districts`` (empty: the bureau) with its risks now and its last check (local date).
 
-    A fixed handful of queries whatever the fleet's size: schools, open hazards per school, the recent events,
-    the offline cameras with their schools, and the latest inspection per school.
+    A fixed handful of queries whatever the fleet's size: schools, open hazards per school, recent events per
+    school, the offline cameras with their schools, and the latest inspection per school.
     """
     stmt = select(School.id, School.code, District.code).join(District, District.id == School.district_id)
     if districts:
         stmt = stmt.where(District.code.in_(list(districts)))
     schools = session.execute(stmt.order_by(School.code)).tuples().all()
-    hazards = dict(
-        session.execute(
-            select(Hazard.school_id, func.count(Hazard.id))
-            .where(Hazard.status != HazardStatus.CLOSED)
-            .group_by(Hazard.school_id)
-        )
-        .tuples()
-        .all()
-    )
-    events = Counter(
-        e.school_id for e in facts.events_between(session, now - timedelta(days=recent_event_days), now)
-    )
+    open_hazards = select(Hazard.school_id, func.count(Hazard.id)).where(Hazard.status != HazardStatus.CLOSED)
+    hazards = dict(session.execute(open_hazards.group_by(Hazard.school_id)).tuples().all())
+    events = facts.events_by_school(session, now - timedelta(days=recent_event_days), now)
     offline_codes = facts.offline_cameras(session)
-    offline: Counter[int] = Counter()
-    if offline_codes:
-        for code, school_id in session.execute(select(Camera.code, Camera.school_id)).tuples():
-            if code in offline_codes:
-                offline[school_id] += 1
+    cameras = session.execute(select(Camera.code, Camera.school_id)).tuples().all() if offline_codes else []
+    offline = Counter(school_id for code, school_id in cameras if code in offline_codes)
+    latest = select(Inspection.school_id, func.max(Inspection.started_at)).where(Inspection.started_at <= now)
     last_checked = {
         school_id: at.astimezone(zone).date()
-        for school_id, at in session.execute(
-            select(Inspection.school_id, func.max(Inspection.started_at))
-            .where(Inspection.started_at <= now)
-            .group_by(Inspection.school_id)
-        ).tuples()
+        for school_id, at in session.execute(latest.group_by(Inspection.school_id)).tuples()
         if at is not None
     }
     return tuple(
@@ -369,7 +385,7 @@ def gather_inputs(
                 school_code=code,
                 district_code=district,
                 open_hazards=int(hazards.get(school_id, 0)),
-                recent_events=events[school_id],
+                recent_events=int(events.get(school_id, 0)),
                 offline_cameras=offline[school_id],
             ),
             last_checked.get(school_id),
@@ -395,7 +411,8 @@ def draw_for_period(
     """The quota's draw of the period starting on ``period_start``, and whether this call made it.
 
     A period is drawn once: a second call (or a concurrent one) returns the stored draw. The risks are read
-    now; exclusion and "last checked" count as of the period's first day. Announces ``spotcheck.drawn``.
+    now; exclusion and "last checked" count as of the period's first day; the draw's seed is the period seed
+    (:func:`period_seed`). Announces ``spotcheck.drawn``.
     """
     if period_start_of(quota.period, period_start) != period_start:
         raise PatrolError(
@@ -413,14 +430,15 @@ def draw_for_period(
     existing = _stored_draw(session, quota.id, period_start)
     if existing is not None:
         return existing, False
+    seed = period_seed(quota.seed, quota.id, period_start)
     inputs = DrawInputs(
         quota_id=quota.id,
         period=quota.period,
         period_start=period_start,
-        seed=quota.seed,
+        seed=seed,
         min_count=quota.min_count,
         max_count=quota.max_count,
-        count=period_count(quota.seed, quota.min_count, quota.max_count, period_start),
+        count=period_count(seed, quota.min_count, quota.max_count, period_start),
         exclude_days=quota.exclude_days,
         weights=weights_from_json(quota.weights),
         recent_event_days=recent_event_days,
@@ -440,7 +458,7 @@ def draw_for_period(
         "quota_id": quota.id,
         "period_start": period_start,
         "count": inputs.count,
-        "seed": quota.seed,
+        "seed": seed,
         "schools": list(drawn.schools),
         "inputs": inputs_json,
         "inputs_sha256": canonical_sha256(inputs_json),
@@ -498,15 +516,10 @@ def draw_due(
     if not quotas:
         return 0
     starts = {q.id: current_period_start(q.period, now, timezone) for q in quotas}
-    drawn_already = set(
-        session.execute(
-            select(SpotCheckDraw.quota_id, SpotCheckDraw.period_start).where(
-                SpotCheckDraw.quota_id.in_(list(starts)), SpotCheckDraw.period_start >= min(starts.values())
-            )
-        )
-        .tuples()
-        .all()
+    drawn = select(SpotCheckDraw.quota_id, SpotCheckDraw.period_start).where(
+        SpotCheckDraw.quota_id.in_(list(starts)), SpotCheckDraw.period_start >= min(starts.values())
     )
+    drawn_already = set(session.execute(drawn).tuples().all())
     made = 0
     for quota in quotas:
         if (quota.id, starts[quota.id]) in drawn_already:
@@ -520,69 +533,3 @@ def draw_due(
             continue
         made += created
     return made
-
-
-@dataclass(frozen=True)
-class DrawVerification:
-    """The outcome of deriving a stored draw again from its stored inputs."""
-
-    draw_id: int
-    ok: bool
-    stored_sha256: str
-    computed_sha256: str
-    stored_schools: tuple[str, ...]
-    derived_schools: tuple[str, ...]
-    problems: tuple[str, ...]
-
-    @property
-    def verdict(self) -> str:
-        """One line for a person."""
-        if self.ok:
-            return (
-                f"verified: the stored inputs hash to the stored SHA-256 and give the same "
-                f"{len(self.stored_schools)} schools in the same order"
-            )
-        return "NOT verified: " + "; ".join(self.problems)
-
-
-def verify_draw(draw: SpotCheckDraw) -> DrawVerification:
-    """Derive ``draw`` again from its stored inputs alone (no database reads) and compare."""
-    problems = []
-    computed = canonical_sha256(draw.inputs)
-    if computed != draw.inputs_sha256:
-        problems.append(
-            f"the inputs were changed after the draw (SHA-256 {computed} != stored {draw.inputs_sha256})"
-        )
-    stored = tuple(str(code) for code in draw.schools)
-    derived: tuple[str, ...] = ()
-    try:
-        inputs = DrawInputs.from_json(draw.inputs)
-    except PatrolError as err:
-        problems.append(str(err))
-    else:
-        derived = inputs.derive().schools
-        for label, have, want in (
-            ("quota", draw.quota_id, inputs.quota_id),
-            ("seed", draw.seed, inputs.seed),
-            ("period start", draw.period_start, inputs.period_start),
-            ("count", draw.count, inputs.count),
-        ):
-            if have != want:
-                problems.append(f"the draw's {label} {have} is not the inputs' {want}")
-        seeded = period_count(inputs.seed, inputs.min_count, inputs.max_count, inputs.period_start)
-        if inputs.count != seeded:
-            problems.append(
-                f"the count {inputs.count} is not the seeded count {seeded} of "
-                f"{inputs.min_count}..{inputs.max_count}"
-            )
-        if derived != stored:
-            problems.append(f"the inputs give {list(derived)}, but the draw lists {list(stored)}")
-    return DrawVerification(
-        draw_id=draw.id,
-        ok=not problems,
-        stored_sha256=draw.inputs_sha256,
-        computed_sha256=computed,
-        stored_schools=stored,
-        derived_schools=derived,
-        problems=tuple(problems),
-    )

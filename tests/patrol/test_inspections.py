@@ -6,11 +6,12 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from campuswatch.patrol_facts import StoredFleetFacts
 from kernel.db import session_scope
+from patrol import inspections
 from patrol.errors import PatrolConflictError, PatrolError, PatrolNotFoundError
 from patrol.hazards import HazardRequest
 from patrol.inspections import (
@@ -90,6 +91,53 @@ def test_random_inspections_need_a_drawn_school_once_per_draw(bureau: Bureau) ->
         assert directed.draw_id is None
         cameras = inspection_cameras(session, directed)
         assert [c.code for c in cameras] == [f"{undrawn}-{s}" for s in ("CORR", "DORM", "GATE", "YARD")]
+
+
+def test_a_concurrent_second_start_of_a_drawn_school_is_the_same_conflict(
+    bureau: Bureau, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with session_scope(bureau.factory) as session:
+        draw_id, drawn, wall_id, _ = _setup(session, bureau)
+    school_id = bureau.schools[drawn[0]]
+    checked = inspections._inspection_of_draw
+    racer: list[int] = []
+
+    def start_in_between(session: Session, draw_id: int, school_id: int) -> int | None:
+        """The first check finds nothing, and another inspector's start commits right after it."""
+        if racer:
+            return checked(session, draw_id, school_id)
+        with session_scope(bureau.factory) as other:
+            other.add(
+                Inspection(
+                    school_id=school_id,
+                    draw_id=draw_id,
+                    method=InspectionMethod.RANDOM,
+                    inspector_id=bureau.users["leader1"],
+                    status=InspectionStatus.OPEN,
+                    started_at=NOW,
+                )
+            )
+            other.flush()
+            racer.append(other.scalars(select(Inspection.id).where(Inspection.draw_id == draw_id)).one())
+        return None
+
+    monkeypatch.setattr(inspections, "_inspection_of_draw", start_in_between)
+    with session_scope(bureau.factory) as session:
+        with pytest.raises(PatrolConflictError) as refused:
+            start_inspection(
+                session,
+                school_code=drawn[0],
+                method=InspectionMethod.RANDOM,
+                inspector_id=bureau.users["inspector"],
+                now=NOW,
+                draw_id=draw_id,
+                wall_id=wall_id,
+            )
+        assert str(refused.value) == f"school {drawn[0]} of draw {draw_id} has inspection {racer[0]} already"
+        # The session is still usable and nothing of the refused start is left: the wall stays free.
+        assert session.scalar(select(func.count(Inspection.id)).where(Inspection.school_id == school_id)) == 1
+        wall = session.get(VideoWall, wall_id)
+        assert wall is not None and wall.inspection_id is None
 
 
 def test_the_wall_shows_one_open_inspection_and_is_freed_by_signing(bureau: Bureau) -> None:
@@ -261,8 +309,9 @@ def test_signing_seals_the_content_and_a_tampered_row_shows(bureau: Bureau) -> N
             lambda: sign_inspection(session, inspection_id, by_user=inspector, signed_name="Wang", now=signed_at),
             lambda: set_wall(session, inspection_id, wall_id=None, by_user=inspector),
         ):
-            with pytest.raises(
-                PatrolConflictError, match=f"inspection {inspection_id} was signed by 王督导 .* read-only"
+            with pytest.raises(  # the time for a person: local, with its offset
+                PatrolConflictError,
+                match=rf"inspection {inspection_id} was signed by 王督导 at 2026-12-01T10:30\+08:00: it is read-",
             ):
                 change()
         findings = session.scalars(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,6 +21,7 @@ from kernel.announce import take_announced
 from kernel.db import session_scope
 from patrol.errors import PatrolConflictError, PatrolError, PatrolNotFoundError
 from patrol.models import HazardSource, HazardStatus, InspectionMethod, InspectionStatus, QuotaPeriod, Severity
+from patrol.spot_check_audit import verify_draw
 from patrol.spot_check_quotas import create_quota, delete_quota, get_quota, update_quota
 from patrol.spot_checks import (
     DrawInputs,
@@ -27,12 +30,13 @@ from patrol.spot_checks import (
     SchoolRisk,
     canonical_sha256,
     current_period_start,
+    district_quotas,
     draw_due,
     draw_for_period,
     draw_schools,
     period_count,
     period_end,
-    verify_draw,
+    period_seed,
     weights_from_json,
     weights_to_json,
 )
@@ -79,6 +83,70 @@ def test_over_1000_days_every_school_is_drawn_and_none_more_than_twice_the_mean(
     mean = sum(counts.values()) / len(SCHOOLS)
     assert set(counts) == {s.school_code for s in SCHOOLS}
     assert max(counts.values()) <= 2 * mean, counts.most_common(3)
+
+
+def _draw_days(schools: list[SchoolRisk], *, count: int, days: int, seed: int, exclude_days: int) -> Counter[str]:
+    """How often each school is drawn in ``days`` daily draws, each drawn school inspected on its day."""
+    last: dict[str, date] = {}
+    counts: Counter[str] = Counter()
+    for n in range(days):
+        day = DAY + timedelta(days=n)
+        drawn = draw_schools(
+            schools, count=count, day=day, seed=seed, last_checked=last, exclude_days=exclude_days
+        )
+        assert len(drawn.schools) == count
+        for code in drawn.schools:
+            last[code] = day
+        counts.update(drawn.schools)
+    return counts
+
+
+# 10 districts of unequal sizes (3..30 schools): 3 a day gives every district a fractional share.
+UNEQUAL_SIZES = (3, 30, 7, 18, 4, 25, 11, 14, 5, 21)
+UNEQUAL = [SchoolRisk(f"R{d}S{s:02d}", f"R{d}") for d, n in enumerate(UNEQUAL_SIZES) for s in range(n)]
+
+
+def test_fewer_places_a_day_than_districts_still_reach_every_school_and_every_district_its_share() -> None:
+    counts = _draw_days(UNEQUAL, count=3, days=1000, seed=7, exclude_days=7)
+    mean = sum(counts.values()) / len(UNEQUAL)
+    assert set(counts) == {s.school_code for s in UNEQUAL}
+    assert max(counts.values()) <= 2 * mean, counts.most_common(3)
+    per_district = Counter({f"R{d}": 0 for d in range(len(UNEQUAL_SIZES))})
+    for code, n in counts.items():
+        per_district[code.split("S")[0]] += n
+    total = sum(UNEQUAL_SIZES)
+    for d, size in enumerate(UNEQUAL_SIZES):
+        share = 3000 * size / total  # 54.5 draws for the district of 3 schools, 545 for the one of 30
+        assert abs(per_district[f"R{d}"] - share) <= 0.25 * share, (d, size, per_district[f"R{d}"], share)
+
+
+def test_equal_districts_that_all_lose_on_rounding_take_turns() -> None:
+    # 6 equal districts and 5 a day: each share is 5/6 of a place. Ties broken by name would never draw the
+    # last district; now each district is drawn on about 5 days in 6.
+    schools = [SchoolRisk(f"E{d}S{s:02d}", f"E{d}") for d in range(6) for s in range(20)]
+    counts = _draw_days(schools, count=5, days=1000, seed=3, exclude_days=7)
+    per_district = Counter(code[:2] for code in counts.elements())
+    assert set(per_district) == {f"E{d}" for d in range(6)}
+    assert all(abs(n - 5000 / 6) <= 0.1 * 5000 / 6 for n in per_district.values()), per_district
+
+
+def test_district_quotas_are_whole_shares_plus_leftovers_drawn_in_proportion_to_the_remainders() -> None:
+    rng = random.Random(1)
+    assert district_quotas({"A": 40, "B": 30, "C": 20, "D": 10}, 10, rng) == {"A": 4, "B": 3, "C": 2, "D": 1}
+    assert district_quotas({"A": 0, "B": 0}, 0, rng) == {"A": 0, "B": 0}
+    with pytest.raises(PatrolError, match="cannot place 11 schools among 10"):
+        district_quotas({"A": 10}, 11, rng)
+    # 5 places over 10 + 5 + 3 + 2 schools: shares 2.5, 1.25, 0.75, 0.5; whole parts 2, 1, 0, 0; 2 left over.
+    sizes = {"A": 10, "B": 5, "C": 3, "D": 2}
+    given: Counter[str] = Counter()
+    for _ in range(20_000):
+        quotas = district_quotas(sizes, 5, rng)
+        assert sum(quotas.values()) == 5
+        assert 2 <= quotas["A"] <= 3 and 1 <= quotas["B"] <= 2 and quotas["C"] <= 1 and quotas["D"] <= 1
+        given.update(quotas)
+    # Expected per draw: exactly the proportional share (2.5, 1.25, 0.75, 0.5).
+    for district, share in (("A", 2.5), ("B", 1.25), ("C", 0.75), ("D", 0.5)):
+        assert abs(given[district] / 20_000 - share) < 0.02, (district, given[district] / 20_000)
 
 
 def test_bad_draws() -> None:
@@ -200,8 +268,9 @@ def test_a_weekly_draw_is_stored_with_its_inputs_once_and_verifies(bureau: Burea
         quota = create_quota(session, name="weekly", period=QuotaPeriod.WEEK, min_count=2, max_count=4, seed=5)
         draw, created = _draw(session, quota, MONDAY)
         draw_id = draw.id
-        assert created and draw.period_start == MONDAY and draw.seed == 5
-        assert draw.count == period_count(5, 2, 4, MONDAY) and len(draw.schools) == draw.count
+        assert created and draw.period_start == MONDAY and draw.seed == period_seed(5, quota.id, MONDAY)
+        assert draw.inputs["seed"] == str(draw.seed)
+        assert draw.count == period_count(draw.seed, 2, 4, MONDAY) and len(draw.schools) == draw.count
         assert draw.inputs_sha256 == canonical_sha256(draw.inputs)
         assert [s["school_code"] for s in draw.inputs["schools"]] == sorted(bureau.schools)
         assert draw.inputs["weights"] == {
@@ -219,6 +288,7 @@ def test_a_weekly_draw_is_stored_with_its_inputs_once_and_verifies(bureau: Burea
         assert result.verdict.startswith("verified")
         stored_quota = session.get(SpotCheckQuota, stored.quota_id)
         assert stored_quota is not None
+        assert verify_draw(stored, quota_seed=stored_quota.seed).ok
         _inspect(session, bureau, "S11", NOW)  # the facts change: the period is not drawn again
         session.flush()
         again, created = _draw(session, stored_quota, MONDAY, NOW + timedelta(days=2))
@@ -231,7 +301,7 @@ def test_verify_detects_changed_inputs_a_changed_school_list_and_a_forged_count(
     with session_scope(bureau.factory) as session:
         quota = create_quota(session, name="daily", period=QuotaPeriod.DAY, min_count=2, max_count=2, seed=11)
         draw, _ = _draw(session, quota, date(2026, 12, 1))
-        draw_id, schools, inputs = draw.id, list(draw.schools), dict(draw.inputs)
+        draw_id, schools, inputs, seed = draw.id, list(draw.schools), dict(draw.inputs), draw.seed
     changed = json.loads(json.dumps(inputs))
     changed["schools"][0]["open_hazards"] = 9
     others = [code for code in sorted(bureau.schools) if code not in schools][:2]
@@ -241,7 +311,7 @@ def test_verify_detects_changed_inputs_a_changed_school_list_and_a_forged_count(
         ({"inputs": changed}, "inputs were changed after the draw"),
         ({"schools": others}, "but the draw lists"),
         ({"inputs": forged, "inputs_sha256": canonical_sha256(forged)}, "is not the seeded count 2"),
-        ({"seed": 12}, "seed 12 is not the inputs' 11"),
+        ({"seed": 12}, f"seed 12 is not the inputs' {seed}"),
     ):
         with session_scope(bureau.factory) as session:
             session.execute(update(SpotCheckDraw).where(SpotCheckDraw.id == draw_id).values(**values))
@@ -255,12 +325,71 @@ def test_verify_detects_changed_inputs_a_changed_school_list_and_a_forged_count(
                 "inputs": inputs,
                 "schools": schools,
                 "inputs_sha256": canonical_sha256(inputs),
-                "seed": 11,
+                "seed": seed,
             }
             session.execute(update(SpotCheckDraw).where(SpotCheckDraw.id == draw_id).values(**original))
     with session_scope(bureau.factory) as session:
         restored = session.get(SpotCheckDraw, draw_id)
         assert restored is not None and verify_draw(restored).ok
+
+
+def test_each_period_has_its_own_seed_that_says_nothing_of_the_next_one(bureau: Bureau) -> None:
+    days = [date(2026, 11, 28) + timedelta(days=n) for n in range(4)]
+    with session_scope(bureau.factory) as session:
+        quota = create_quota(session, name="daily", period=QuotaPeriod.DAY, min_count=2, max_count=2, seed=77)
+        draws = [_draw(session, quota, day)[0] for day in days]
+        seeds = [d.seed for d in draws]
+        assert len(set(seeds)) == 4 and 77 not in seeds and all(0 <= x < 2**63 for x in seeds)
+        # Derivable with the quota's secret seed (and its id), and only with it:
+        assert seeds == [period_seed(77, quota.id, day) for day in days]
+        for shown, next_day, next_seed in zip(seeds, days[1:], seeds[1:], strict=False):
+            assert period_seed(shown, quota.id, next_day) != next_seed  # a seen seed is no key to the next
+            assert period_seed(78, quota.id, next_day) != next_seed
+        other = create_quota(session, name="other", period=QuotaPeriod.DAY, min_count=2, max_count=2, seed=77)
+        assert _draw(session, other, days[0])[0].seed != seeds[0]  # the same seed, another quota: another draw
+        # A draw forged with a seed of one's choosing is consistent in itself, but not derived from the quota's.
+        forged_inputs = replace(DrawInputs.from_json(draws[0].inputs), seed=12345)
+        forged = SpotCheckDraw(
+            id=999,
+            quota_id=quota.id,
+            period_start=days[0],
+            count=2,
+            seed=12345,
+            schools=list(forged_inputs.derive().schools),
+            inputs=forged_inputs.to_json(),
+            inputs_sha256=canonical_sha256(forged_inputs.to_json()),
+        )
+        assert verify_draw(forged).ok
+        refused = verify_draw(forged, quota_seed=quota.seed)
+        assert not refused.ok and "not the period seed that quota" in refused.verdict, refused.verdict
+
+
+def test_events_by_school_counts_in_the_database_what_started_in_the_window(bureau: Bureau) -> None:
+    start, end = NOW - timedelta(days=30), NOW
+    with session_scope(bureau.factory) as session:
+        for school, camera, at in (
+            ("S11", "S11-GATE", start),  # on the start: counts
+            ("S11", "S11-DORM", start + timedelta(days=3)),
+            ("S11", "S11-GATE", end - timedelta(microseconds=1)),
+            ("S12", "S12-YARD", start - timedelta(seconds=1)),  # before the window
+            ("S21", "S21-GATE", end),  # on the end: not in [start, end)
+            ("S22", "S22-CORR", end - timedelta(hours=1)),
+        ):
+            session.add(
+                SafetyEvent(
+                    camera_id=bureau.cameras[camera],
+                    school_id=bureau.schools[school],
+                    type="intrusion",
+                    rule="after-hours",
+                    severity="general",
+                    started_at=at,
+                )
+            )
+        session.flush()
+        counts = FACTS.events_by_school(session, start, end)
+        assert counts == {bureau.schools["S11"]: 3, bureau.schools["S22"]: 1}
+        assert FACTS.events_by_school(session, end, end + timedelta(days=1)) == {bureau.schools["S21"]: 1}
+        assert FACTS.events_by_school(session, end + timedelta(days=1), end + timedelta(days=2)) == {}
 
 
 def test_schools_inspected_in_the_last_k_local_days_are_excluded(bureau: Bureau) -> None:

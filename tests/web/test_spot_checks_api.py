@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from ingest.thumbnails import MemoryThumbnailStore, Thumbnail
 from kernel.bus import InMemoryBus
 from kernel.db import session_scope
-from patrol.models import Takeover
-from patrol.tables import Hazard, InspectionFinding, VideoWall
+from patrol import inspections
+from patrol.models import InspectionMethod, InspectionStatus, Takeover
+from patrol.spot_checks import period_seed
+from patrol.tables import Hazard, Inspection, InspectionFinding, VideoWall
 from tests.bureau import Bureau, login
 
 JPEG = b"\xff\xd8\xff\xe0" + b"snapshot" * 20
@@ -30,6 +34,11 @@ def _wall(bureau: Bureau, name: str = "duty wall") -> int:
 def _wall_inspection(bureau: Bureau, wall_id: int) -> int | None:
     with bureau.factory() as session:
         return session.scalar(select(VideoWall.inspection_id).where(VideoWall.id == wall_id))
+
+
+def _ref(bureau: Bureau, username: str) -> dict[str, Any]:
+    """A user as the API names people."""
+    return {"id": bureau.users[username], "username": username, "display_name": username.title()}
 
 
 def _quota(api: TestClient, **fields: Any) -> dict[str, Any]:
@@ -55,11 +64,12 @@ def test_the_whole_flow_from_quota_to_a_verified_signed_inspection(
     duty = bus.consumer("duty", "test", "t")
     wall_id = _wall(bureau)
     quota = _quota(api, weights={"per_hazard": 2.0})
-    assert quota["seed"] == "20261201" and quota["districts"] == [] and quota["weights"]["per_hazard"] == 2.0
+    assert quota["districts"] == [] and quota["weights"]["per_hazard"] == 2.0
     assert quota["weights"]["per_event"] == 0.5 and quota["exclude_days"] == 7 and quota["enabled"] is True
     draw = _draw(api, quota["id"])
     assert draw["period_start"] == "2026-12-01" and draw["period_end"] == "2026-12-02" and draw["count"] == 2
-    assert draw["drawn_by"] == "inspector" and len(draw["inputs"]["schools"]) == 6
+    assert draw["drawn_by"] == _ref(bureau, "inspector") and len(draw["inputs"]["schools"]) == 6
+    assert draw["seed"] == str(period_seed(20261201, quota["id"], date(2026, 12, 1))) == draw["inputs"]["seed"]
     codes = [s["code"] for s in draw["schools"]]
     assert len(set(codes)) == 2 and all(s["inspection_id"] is None for s in draw["schools"])
     drawn_events = [d.event for d in duty.fetch(10) if d.event.type == "spotcheck.drawn"]
@@ -71,8 +81,11 @@ def test_the_whole_flow_from_quota_to_a_verified_signed_inspection(
         and again.json()["schools"] == draw["schools"]
     )
     listed = api.get("/api/spot-checks/draws", params={"quota": quota["id"], "since": "2026-12-01"}).json()
-    assert [d["id"] for d in listed] == [draw["id"]] and "inputs" not in listed[0]
-    assert api.get("/api/spot-checks/draws", params={"since": "2026-12-02"}).json() == []
+    assert (listed["total"], listed["offset"], listed["limit"]) == (1, 0, 100)
+    assert [d["id"] for d in listed["items"]] == [draw["id"]] and "inputs" not in listed["items"][0]
+    assert listed["items"][0]["drawn_by"] == _ref(bureau, "inspector")
+    later = api.get("/api/spot-checks/draws", params={"since": "2026-12-02"}).json()
+    assert later["total"] == 0 and later["items"] == []
     assert api.get(f"/api/spot-checks/draws/{draw['id']}").json()["inputs"] == draw["inputs"]
     verified = api.get(f"/api/spot-checks/draws/{draw['id']}/verify").json()
     assert verified["ok"] is True and verified["derived_schools"] == codes and verified["problems"] == []
@@ -88,6 +101,7 @@ def test_the_whole_flow_from_quota_to_a_verified_signed_inspection(
     assert (
         inspection["status"] == "open" and inspection["wall_ids"] == [wall_id] and inspection["signature"] is None
     )
+    assert inspection["inspector"] == _ref(bureau, "inspector") and "inspector_name" not in inspection
     assert [c["code"] for c in inspection["cameras"]] == [
         f"{school}-{s}" for s in ("CORR", "DORM", "GATE", "YARD")
     ]
@@ -145,15 +159,14 @@ def test_the_whole_flow_from_quota_to_a_verified_signed_inspection(
     login(api, "auditor")  # everyone reads
     draw_now = api.get(f"/api/spot-checks/draws/{draw['id']}").json()
     assert {s["code"]: s["inspection_status"] for s in draw_now["schools"]} == {school: "signed", codes[1]: None}
-    assert [i["id"] for i in api.get("/api/inspections", params={"status": "signed"}).json()] == [iid]
-    assert api.get("/api/inspections", params={"status": "open"}).json() == []
-    assert [
-        i["id"] for i in api.get("/api/inspections", params={"school": school, "draw": draw["id"]}).json()
-    ] == [iid]
-    assert [i["inspector"] for i in api.get("/api/inspections", params={"inspector": "inspector"}).json()] == [
-        "inspector"
-    ]
-    assert api.get("/api/inspections", params={"inspector": "leader1"}).json() == []
+    signed_page = api.get("/api/inspections", params={"status": "signed"}).json()
+    assert signed_page["total"] == 1 and [i["id"] for i in signed_page["items"]] == [iid]
+    assert api.get("/api/inspections", params={"status": "open"}).json()["items"] == []
+    by_draw = api.get("/api/inspections", params={"school": school, "draw": draw["id"]}).json()
+    assert [i["id"] for i in by_draw["items"]] == [iid]
+    mine = api.get("/api/inspections", params={"inspector": "inspector"}).json()["items"]
+    assert [i["inspector"] for i in mine] == [_ref(bureau, "inspector")]
+    assert api.get("/api/inspections", params={"inspector": "leader1"}).json()["total"] == 0
     with session_scope(bureau.factory) as session:  # an edit straight in the database
         session.execute(
             update(InspectionFinding).where(InspectionFinding.id == finding["id"]).values(note="nothing wrong")
@@ -191,6 +204,7 @@ def test_who_may_do_what(api: TestClient, bureau: Bureau) -> None:
         assert api.put(f"/api/inspections/{iid}/wall", json={"wall_id": None}).status_code == 403
     api.cookies.clear()
     assert api.get("/api/inspections").status_code == 401
+    assert api.get("/api/spot-checks/draws").status_code == 401
 
 
 def test_bad_input_is_refused_with_specific_errors(api: TestClient, bureau: Bureau) -> None:
@@ -294,12 +308,86 @@ def test_a_past_period_can_be_drawn_and_draws_are_listed_newest_first(api: TestC
     yesterday = api.post(url, json={"period_start": "2026-11-30"})
     today = api.post(url, json={})
     assert yesterday.status_code == 201 and today.status_code == 201
-    listed = api.get("/api/spot-checks/draws").json()
+    listed = api.get("/api/spot-checks/draws").json()["items"]
     assert [d["period_start"] for d in listed] == ["2026-12-01", "2026-11-30"]
-    assert [d["period_start"] for d in api.get("/api/spot-checks/draws", params={"limit": 1}).json()] == [
-        "2026-12-01"
-    ]
+    first = api.get("/api/spot-checks/draws", params={"limit": 1}).json()
+    assert first["total"] == 2 and [d["period_start"] for d in first["items"]] == ["2026-12-01"]
+    second = api.get("/api/spot-checks/draws", params={"limit": 1, "offset": 1}).json()
+    assert (second["offset"], second["limit"]) == (1, 1)
+    assert [d["period_start"] for d in second["items"]] == ["2026-11-30"]
+    assert api.get("/api/spot-checks/draws", params={"offset": -1}).status_code == 422
     assert all(api.get(f"/api/spot-checks/draws/{d['id']}/verify").json()["ok"] for d in listed)
+    assert listed[0]["seed"] != listed[1]["seed"]  # each period its own seed
     assert datetime.fromisoformat(listed[0]["drawn_at"]) - datetime(2026, 12, 1, 2, tzinfo=UTC) < timedelta(
         seconds=1
     )
+
+
+def test_no_response_shows_a_quota_seed_and_a_draw_shows_only_its_own_period_seed(
+    api: TestClient, bureau: Bureau
+) -> None:
+    secret = "314159265358979"
+    quota = _quota(api, name="daily", seed=int(secret))
+    quota_id = quota["id"]
+    responses = [
+        api.get("/api/spot-checks/quotas"),
+        api.get(f"/api/spot-checks/quotas/{quota_id}"),
+        api.patch(f"/api/spot-checks/quotas/{quota_id}", json={"exclude_days": 3}),
+    ]
+    assert all(r.status_code == 200 for r in responses)
+    for body in [quota, responses[0].json()[0], responses[1].json(), responses[2].json()]:
+        assert "seed" not in body, body
+    assert all(secret not in r.text for r in responses)
+    seeds = []
+    login(api, "inspector")
+    for day in ("2026-11-29", "2026-11-30", "2026-12-01"):
+        drawn = api.post(f"/api/spot-checks/quotas/{quota_id}/draws", json={"period_start": day})
+        assert drawn.status_code == 201 and secret not in drawn.text
+        seeds.append(int(drawn.json()["seed"]))
+        assert seeds[-1] == period_seed(int(secret), quota_id, date.fromisoformat(day))
+        assert api.get(f"/api/spot-checks/draws/{drawn.json()['id']}/verify").json()["ok"] is True
+    assert len(set(seeds)) == 3
+    # A shown seed is no key to the next period: only the secret one derives it.
+    assert period_seed(seeds[1], quota_id, date(2026, 12, 1)) != seeds[2]
+    assert secret not in api.get("/api/spot-checks/draws").text
+    login(api, "admin")
+    assert api.patch(f"/api/spot-checks/quotas/{quota_id}", json={"seed": 1}).status_code == 422  # fixed
+
+
+def test_a_concurrent_second_start_of_a_drawn_school_answers_the_specific_409(
+    api: TestClient, bureau: Bureau, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    quota = _quota(api)
+    draw = _draw(api, quota["id"])
+    school = draw["schools"][0]["code"]
+    checked = inspections._inspection_of_draw
+    racer: list[int] = []
+
+    def start_in_between(session: Session, draw_id: int, school_id: int) -> int | None:
+        """The check finds nothing, then the leader's start of the same school commits first."""
+        if racer:
+            return checked(session, draw_id, school_id)
+        with session_scope(bureau.factory) as other:
+            started = Inspection(
+                school_id=school_id,
+                draw_id=draw_id,
+                method=InspectionMethod.RANDOM,
+                inspector_id=bureau.users["leader1"],
+                status=InspectionStatus.OPEN,
+                started_at=datetime(2026, 12, 1, 2, tzinfo=UTC),
+            )
+            other.add(started)
+            other.flush()
+            racer.append(started.id)
+        return None
+
+    monkeypatch.setattr(inspections, "_inspection_of_draw", start_in_between)
+    late = api.post("/api/inspections", json={"school_code": school, "draw_id": draw["id"]})
+    assert late.status_code == 409, late.text
+    assert late.json()["detail"] == f"school {school} of draw {draw['id']} has inspection {racer[0]} already"
+    listed = api.get("/api/inspections", params={"draw": draw["id"]}).json()
+    assert [i["id"] for i in listed["items"]] == racer and listed["items"][0]["inspector"] == _ref(
+        bureau, "leader1"
+    )
+    again = api.post("/api/inspections", json={"school_code": school, "draw_id": draw["id"]})  # the plain check
+    assert again.status_code == 409 and again.json()["detail"] == late.json()["detail"]

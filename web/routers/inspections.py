@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, Response, UploadFile, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from ingest.thumbnails import ThumbnailError, ThumbnailStore
 from patrol import inspections as insp
 from patrol.camera_sets import Code
 from patrol.hazards import HazardRequest
@@ -26,12 +26,13 @@ from web.auth import CurrentUser
 from web.deps import AppSettings, Clock, DbSession, UnitOfWork
 from web.models import User
 from web.permissions import InspectorUser
-from web.uploads import read_picture
+from web.schemas import Page, UserRef, user_refs
+from web.uploads import latest_thumbnail, read_picture
 
 router = APIRouter(prefix="/api", tags=["inspections"])
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Most rows returned")]
-SEED_DOC = "Seed as a decimal string (63-bit integers do not survive a JavaScript number)"
+Offset = Annotated[int, Query(ge=0, description="Rows skipped")]
 
 
 class InspectionCreate(BaseModel):
@@ -120,8 +121,7 @@ class InspectionPublic(BaseModel):
     method: InspectionMethod = Field(description="How the school is checked")
     status: InspectionStatus = Field(description="open or signed")
     draw_id: int | None = Field(None, description="Draw that named the school")
-    inspector: str = Field(description="Inspector's username")
-    inspector_name: str = Field(description="Inspector's display name")
+    inspector: UserRef | None = Field(None, description="The inspector who started it (null: a deleted user)")
     started_at: datetime = Field(description="When it started")
     summary: str = Field(description="Summary")
     wall_ids: list[int] = Field(description="Walls showing its cameras now")
@@ -149,9 +149,6 @@ class InspectionVerificationPublic(BaseModel):
     problems: list[str] = Field(description="What does not match")
 
 
-# --- quotas ---------------------------------------------------------------------------------------------------
-
-
 def _inspections_public(session: DbSession, rows: list[Inspection]) -> list[InspectionPublic]:
     ids = [i.id for i in rows]
     schools = {
@@ -162,12 +159,7 @@ def _inspections_public(session: DbSession, rows: list[Inspection]) -> list[Insp
             .where(School.id.in_({i.school_id for i in rows}))
         ).tuples()
     }
-    users = {
-        uid: (username, display)
-        for uid, username, display in session.execute(
-            select(User.id, User.username, User.display_name).where(User.id.in_({i.inspector_id for i in rows}))
-        ).tuples()
-    }
+    users = user_refs(session, (i.inspector_id for i in rows))
     counts: dict[int, dict[Verdict, int]] = {}
     for iid, verdict, n in session.execute(
         select(InspectionFinding.inspection_id, InspectionFinding.verdict, func.count(InspectionFinding.id))
@@ -186,7 +178,6 @@ def _inspections_public(session: DbSession, rows: list[Inspection]) -> list[Insp
     result = []
     for i in rows:
         code, name, district = schools[i.school_id]
-        username, display = users.get(i.inspector_id, ("", ""))
         by_verdict = counts.get(i.id, {})
         signature = None
         if i.signed_at is not None and i.signed_name is not None and i.content_sha256 is not None:
@@ -202,8 +193,7 @@ def _inspections_public(session: DbSession, rows: list[Inspection]) -> list[Insp
                 method=i.method,
                 status=i.status,
                 draw_id=i.draw_id,
-                inspector=username,
-                inspector_name=display or username,
+                inspector=users.get(i.inspector_id),
                 started_at=i.started_at,
                 summary=i.summary,
                 wall_ids=walls.get(i.id, []),
@@ -288,8 +278,9 @@ def list_inspections(
     draw: Annotated[int | None, Query(ge=1, description="Only this draw's inspections")] = None,
     inspector: Annotated[str | None, Query(max_length=64, description="Only this inspector's username")] = None,
     limit: Limit = 100,
-) -> list[InspectionPublic]:
-    """Inspections, newest first."""
+    offset: Offset = 0,
+) -> Page[InspectionPublic]:
+    """Inspections, newest first, with the number matching."""
     stmt = select(Inspection)
     if school is not None:
         stmt = stmt.join(School, School.id == Inspection.school_id).where(School.code == school)
@@ -299,8 +290,11 @@ def list_inspections(
         stmt = stmt.where(Inspection.draw_id == draw)
     if inspector is not None:
         stmt = stmt.join(User, User.id == Inspection.inspector_id).where(User.username == inspector)
-    rows = session.scalars(stmt.order_by(Inspection.started_at.desc(), Inspection.id.desc()).limit(limit)).all()
-    return _inspections_public(session, list(rows))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(
+        stmt.order_by(Inspection.started_at.desc(), Inspection.id.desc()).limit(limit).offset(offset)
+    ).all()
+    return Page(total=total, offset=offset, limit=limit, items=_inspections_public(session, list(rows)))
 
 
 @router.get("/inspections/{inspection_id}", summary="One inspection")
@@ -311,11 +305,17 @@ def get_inspection(inspection_id: int, session: DbSession, _user: CurrentUser) -
 
 @router.put("/inspections/{inspection_id}/wall", summary="Show an inspection on a wall")
 def set_inspection_wall(
-    inspection_id: int, body: WallRequest, work: UnitOfWork, user: InspectorUser
+    inspection_id: int, body: WallRequest, work: UnitOfWork, user: InspectorUser, settings: AppSettings
 ) -> InspectionDetail:
     """Queue the open inspection's cameras on another wall, or on none (the wall's tour resumes)."""
     _own(work.session, inspection_id, user, "move it to a wall")
-    inspection = insp.set_wall(work.session, inspection_id, wall_id=body.wall_id, by_user=user.id)
+    inspection = insp.set_wall(
+        work.session,
+        inspection_id,
+        wall_id=body.wall_id,
+        by_user=user.id,
+        timezone=ZoneInfo(settings.instance.timezone),
+    )
     work.commit()
     return _inspection_detail(work.session, inspection)
 
@@ -358,6 +358,7 @@ def add_finding(
         snapshot_jpeg=snapshot,
         hazard=hazard,
         hazard_config=settings.patrol.hazards,
+        timezone=ZoneInfo(settings.instance.timezone),
     )
     work.commit()
     return _finding_public(finding, form.camera_code)
@@ -379,16 +380,10 @@ def _snapshot(form: FindingForm, request: Request) -> bytes | None:
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             "thumbnail=true needs a camera_code: the school has no thumbnail",
         )
-    store: ThumbnailStore = request.app.state.thumbnails
-    try:
-        thumbnail = store.get(form.camera_code)
-    except ThumbnailError as err:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(err)) from err
-    if thumbnail is None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"no thumbnail of camera {form.camera_code!r} yet: upload one"
-        )
-    return thumbnail.jpeg
+    jpeg, why_not = latest_thumbnail(request, form.camera_code)
+    if jpeg is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{why_not}: upload a snapshot instead")
+    return jpeg
 
 
 @router.get(
@@ -409,7 +404,12 @@ def finding_snapshot(inspection_id: int, finding_id: int, session: DbSession, _u
 
 @router.post("/inspections/{inspection_id}/sign", summary="Sign an inspection")
 def sign_inspection(
-    inspection_id: int, body: SignRequest, work: UnitOfWork, user: InspectorUser, clock: Clock
+    inspection_id: int,
+    body: SignRequest,
+    work: UnitOfWork,
+    user: InspectorUser,
+    settings: AppSettings,
+    clock: Clock,
 ) -> InspectionDetail:
     """The inspector who started it signs (name, time, SHA-256 of the content); the wall is freed and the
     record becomes read-only (409 for any later change or a second signature)."""
@@ -421,6 +421,7 @@ def sign_inspection(
         signed_name=body.signed_name,
         now=clock(),
         summary=body.summary,
+        timezone=ZoneInfo(settings.instance.timezone),
     )
     work.commit()
     return _inspection_detail(work.session, inspection)

@@ -1,7 +1,9 @@
 """Random spot checks (随机抽查): quotas, their seeded draws and their audit (inspections: ``inspections.py``).
 
 Quotas are configuration (administrators); drawing is the inspectors' work (inspector, leader on duty,
-administrator); every logged-in role reads.
+administrator); every logged-in role reads. A quota's seed is secret (whoever knows it knows every future draw):
+an administrator may set it on creation, and no response ever shows it. A draw shows its own period seed,
+which tells nothing of any other period's.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from patrol import spot_check_audit as audit
 from patrol import spot_check_quotas as quotas
 from patrol import spot_checks as sc
 from patrol.camera_sets import Code
@@ -23,13 +26,13 @@ from patrol.tables import Inspection, SpotCheckDraw, SpotCheckQuota
 from registry.models import District, School
 from web.auth import CurrentUser
 from web.deps import AppFacts, AppSettings, Clock, DbSession, UnitOfWork
-from web.models import User
 from web.permissions import AdminUser, InspectorUser
+from web.schemas import Page, UserRef, user_refs
 
 router = APIRouter(prefix="/api", tags=["spot-checks"])
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Most rows returned")]
-SEED_DOC = "Seed as a decimal string (63-bit integers do not survive a JavaScript number)"
+Offset = Annotated[int, Query(ge=0, description="Rows skipped")]
 
 
 # --- schemas --------------------------------------------------------------------------------------------------
@@ -71,7 +74,10 @@ class QuotaCreate(QuotaBase):
 
     period: QuotaPeriod = Field(description="day (the local date) or week (Monday to Sunday, local)")
     seed: int | None = Field(
-        None, ge=0, le=sc.SEED_MAX, description="Seed of every draw; omitted: a random 63-bit one"
+        None,
+        ge=0,
+        le=sc.SEED_MAX,
+        description="Secret seed every period seed is derived from; never shown again; omitted: a random one",
     )
 
 
@@ -94,7 +100,6 @@ class QuotaPublic(QuotaBase):
 
     id: int = Field(description="Quota id")
     period: QuotaPeriod = Field(description="day or week")
-    seed: str = Field(description=SEED_DOC)
     created_at: datetime = Field(description="When it was created")
     updated_at: datetime = Field(description="Last change")
 
@@ -129,11 +134,14 @@ class DrawPublic(BaseModel):
     period_start: date = Field(description="First day of the period (local)")
     period_end: date = Field(description="Day after the period (local)")
     count: int = Field(ge=1, description="Schools to draw this period (seeded within the quota's range)")
-    seed: str = Field(description=SEED_DOC)
+    seed: str = Field(
+        description="This period's seed, as a decimal string (63 bits do not survive a JavaScript number); "
+        "derived from the quota's secret seed, it says nothing of other periods' draws"
+    )
     schools: list[DrawnSchoolPublic] = Field(description="The schools drawn, in draw order")
     inputs_sha256: str = Field(description="SHA-256 of the canonical JSON of the inputs")
     drawn_at: datetime = Field(description="When it was drawn")
-    drawn_by: str | None = Field(None, description="Username; null: the patrol service")
+    drawn_by: UserRef | None = Field(None, description="Who drew it; null: the patrol service (or a deleted user)")
 
 
 class DrawDetail(DrawPublic):
@@ -146,7 +154,7 @@ class DrawVerificationPublic(BaseModel):
     """The draw derived again from its stored inputs alone."""
 
     draw_id: int = Field(description="Draw id")
-    ok: bool = Field(description="Hash, count and schools all match")
+    ok: bool = Field(description="Hash, count, schools and the seed's derivation all match")
     verdict: str = Field(description="One line for a person")
     stored_sha256: str = Field(description="Inputs hash stored at the draw")
     computed_sha256: str = Field(description="Inputs hash computed now")
@@ -166,7 +174,6 @@ def _quota_public(quota: SpotCheckQuota) -> QuotaPublic:
         districts=[str(d) for d in quota.districts],
         weights=RiskWeightsModel.model_validate(sc.weights_to_json(sc.weights_from_json(quota.weights))),
         enabled=quota.enabled,
-        seed=str(quota.seed),
         created_at=quota.created_at,
         updated_at=quota.updated_at,
     )
@@ -181,7 +188,8 @@ def list_quotas(session: DbSession, _user: CurrentUser, limit: Limit = 200) -> l
 
 @router.post("/spot-checks/quotas", status_code=status.HTTP_201_CREATED, summary="Create a spot-check quota")
 def create_quota(body: QuotaCreate, work: UnitOfWork, _user: AdminUser) -> QuotaPublic:
-    """A quota such as 5 schools a day or 6–10 a week; its seed is stored for every later draw."""
+    """A quota such as 5 schools a day or 6–10 a week; its secret seed (given or random) is kept for every
+    later period's seed, and never shown."""
     weights = sc.weights_from_json(body.weights.model_dump())
     quota = quotas.create_quota(work.session, **body.model_dump(exclude={"weights"}), weights=weights)
     work.commit()
@@ -238,7 +246,7 @@ def _draws_public(session: DbSession, draws: list[SpotCheckDraw]) -> list[DrawPu
             .where(Inspection.draw_id.in_([d.id for d in draws]))
         ).tuples()
     }
-    users = _usernames(session, {d.drawn_by for d in draws if d.drawn_by is not None})
+    users = user_refs(session, (d.drawn_by for d in draws))
     result = []
     for draw in draws:
         quota = quotas[draw.quota_id]
@@ -264,16 +272,10 @@ def _draws_public(session: DbSession, draws: list[SpotCheckDraw]) -> list[DrawPu
                 schools=drawn,
                 inputs_sha256=draw.inputs_sha256,
                 drawn_at=draw.drawn_at,
-                drawn_by=users.get(draw.drawn_by) if draw.drawn_by is not None else None,
+                drawn_by=None if draw.drawn_by is None else users.get(draw.drawn_by),
             )
         )
     return result
-
-
-def _usernames(session: DbSession, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    return dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).tuples().all())
 
 
 @router.post(
@@ -323,17 +325,19 @@ def list_draws(
     quota: Annotated[int | None, Query(ge=1, description="Only this quota's draws")] = None,
     since: Annotated[date | None, Query(description="Periods starting on or after this (local) date")] = None,
     limit: Limit = 100,
-) -> list[DrawPublic]:
-    """Draws, newest period first (without their inputs: see one draw)."""
+    offset: Offset = 0,
+) -> Page[DrawPublic]:
+    """Draws, newest period first (without their inputs: see one draw), with the number matching."""
     stmt = select(SpotCheckDraw)
     if quota is not None:
         stmt = stmt.where(SpotCheckDraw.quota_id == quota)
     if since is not None:
         stmt = stmt.where(SpotCheckDraw.period_start >= since)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     draws = session.scalars(
-        stmt.order_by(SpotCheckDraw.period_start.desc(), SpotCheckDraw.id.desc()).limit(limit)
+        stmt.order_by(SpotCheckDraw.period_start.desc(), SpotCheckDraw.id.desc()).limit(limit).offset(offset)
     ).all()
-    return _draws_public(session, list(draws))
+    return Page(total=total, offset=offset, limit=limit, items=_draws_public(session, list(draws)))
 
 
 @router.get("/spot-checks/draws/{draw_id}", summary="One draw with its inputs")
@@ -345,9 +349,8 @@ def get_draw(draw_id: int, session: DbSession, _user: CurrentUser) -> DrawDetail
 
 @router.get("/spot-checks/draws/{draw_id}/verify", summary="Audit a draw")
 def verify_draw(draw_id: int, session: DbSession, _user: CurrentUser) -> DrawVerificationPublic:
-    """Derive the draw again from its stored inputs and seed alone, and say whether everything matches."""
-    result = sc.verify_draw(sc.get_draw(session, draw_id))
+    """Derive the draw again from its stored inputs and seed alone, and say whether everything matches; also
+    check (with the quota's secret seed, which stays on the server) that the draw's seed is its period seed."""
+    draw = sc.get_draw(session, draw_id)
+    result = audit.verify_draw(draw, quota_seed=quotas.get_quota(session, draw.quota_id).seed)
     return DrawVerificationPublic.model_validate({**asdict(result), "verdict": result.verdict})
-
-
-# --- inspections ----------------------------------------------------------------------------------------------
