@@ -8,6 +8,7 @@ acknowledgement); the walls resume their tours within a tick of the patrol servi
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
@@ -26,7 +27,7 @@ from patrol.wall import Wall
 from patrol.wall_runner import wall_of
 from registry.models import Camera, School
 from web.auth import CurrentUser
-from web.deps import Clock, DbSession, UnitOfWork
+from web.deps import AppSettings, Clock, DbSession, UnitOfWork
 from web.permissions import AdminUser, DutyUser
 from web.schemas import Page, UserRef, user_refs
 
@@ -388,7 +389,9 @@ def wall_alarms(
 
 
 @router.post("/walls/{wall_id}/alarms/{alarm_id}/acknowledge", summary="Acknowledge an alarm")
-def acknowledge_alarm(wall_id: int, alarm_id: int, work: UnitOfWork, user: DutyUser, clock: Clock) -> AlarmPublic:
+def acknowledge_alarm(
+    wall_id: int, alarm_id: int, work: UnitOfWork, user: DutyUser, clock: Clock, settings: AppSettings
+) -> AlarmPublic:
     """Acknowledge the alarm on this wall and on every other wall it was raised on; rotation resumes (or the
     next queued alarm takes over) within a tick of the patrol service."""
     session = work.session
@@ -396,9 +399,8 @@ def acknowledge_alarm(wall_id: int, alarm_id: int, work: UnitOfWork, user: DutyU
     if alarm is None or alarm.wall_id != wall_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id} on wall {wall_id}")
     if alarm.acknowledged_at is not None:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"alarm {alarm_id} was acknowledged at {alarm.acknowledged_at.isoformat()}"
-        )
+        at = alarm.acknowledged_at.astimezone(ZoneInfo(settings.instance.timezone)).isoformat(timespec="minutes")
+        raise HTTPException(status.HTTP_409_CONFLICT, f"alarm {alarm_id} was acknowledged at {at}")
     now = clock()
     same = session.scalars(
         select(WallAlarm).where(WallAlarm.alarm_key == alarm.alarm_key, WallAlarm.acknowledged_at.is_(None))
