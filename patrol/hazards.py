@@ -3,7 +3,9 @@ before a deadline and verified by the bureau.
 
 open → rectifying (the school works on it) → submitted (with rectification evidence) → closed (verified), or
 reopened back to rectifying; the before and after evidence and every step are kept. Overdue hazards are
-reminded every ``remind_every_h`` and escalated to the leader on duty every ``escalate_after_h``.
+reminded every ``remind_every_h`` and escalated to the leader on duty every ``escalate_after_h``; an escalation
+while nobody is rostered is recorded (``escalated_to_nobody``) and made again, at the same level, as soon as a
+leader is on duty.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ from registry.models import Camera, School
 log = logging.getLogger(__name__)
 
 MAX_NOTE_CHARS = 2000
+ESCALATED = "escalated"
+"""The action of an escalation that reached the leader on duty."""
+ESCALATED_TO_NOBODY = "escalated_to_nobody"
+"""The action of an escalation due while nobody was rostered: made again once a leader is on duty."""
 NOT_CLOSED = (HazardStatus.OPEN, HazardStatus.RECTIFYING, HazardStatus.SUBMITTED)
 # What can be done next from each state (named in the errors of a step out of order).
 NEXT_STEP = {
@@ -102,8 +108,9 @@ def open_hazard(
     if deadline is not None and deadline.tzinfo is None:
         raise PatrolError("the deadline needs a timezone")
     due = deadline or default_deadline(now, severity, config)
-    if due <= now:
-        raise PatrolError(f"the deadline {due.isoformat()} is not after the hazard was found ({now.isoformat()})")
+    if due <= now:  # both in the offset the deadline was given in, as the person who gave it reads them
+        shown, found = due.isoformat(timespec="minutes"), now.astimezone(due.tzinfo).isoformat(timespec="minutes")
+        raise PatrolError(f"the deadline {shown} is not after the hazard was found ({found})")
     hazard = Hazard(
         school_id=school_id,
         camera_id=camera_id,
@@ -348,7 +355,11 @@ def reopen(
         if deadline.tzinfo is None:
             raise PatrolError("the deadline needs a timezone")
         if deadline <= now:
-            raise PatrolError(f"the new deadline {deadline.isoformat()} is not in the future")
+            shown, at = (
+                deadline.isoformat(timespec="minutes"),
+                now.astimezone(deadline.tzinfo).isoformat(timespec="minutes"),
+            )
+            raise PatrolError(f"the new deadline {shown} is not in the future (now {at})")
     _step(
         session,
         hazard,
@@ -457,13 +468,28 @@ class OverdueRule:
         return overdue // self.escalate_after
 
 
+def _waiting_for_a_leader(session: Session, hazard_ids: list[int]) -> set[int]:
+    """The hazards among ``hazard_ids`` whose last escalation reached nobody (one query)."""
+    if not hazard_ids:
+        return set()
+    last: dict[int, str] = {}
+    for hazard_id, action in session.execute(
+        select(HazardAction.hazard_id, HazardAction.action)
+        .where(HazardAction.hazard_id.in_(hazard_ids), HazardAction.action.in_((ESCALATED, ESCALATED_TO_NOBODY)))
+        .order_by(HazardAction.at, HazardAction.id)
+    ):
+        last[hazard_id] = action
+    return {hazard_id for hazard_id, action in last.items() if action == ESCALATED_TO_NOBODY}
+
+
 def check_overdue(session: Session, now: datetime, config: HazardConfig) -> int:
     """Remind and escalate hazards not closed whose deadline has passed; the number of reminders and escalations.
 
     A hazard is reminded (``hazard.overdue``) when never reminded or last reminded ``remind_every_h`` ago, and
     escalated (``hazard.escalated``, to the leader on duty at ``now``) when overdue for ``escalate_after_h`` times
-    the next level: a service that was down for days escalates straight to the level due, once. Calling it again
-    with the same ``now`` does nothing more.
+    the next level: a service that was down for days escalates straight to the level due, once. An escalation
+    while nobody is rostered names no leader; it is made again at the same level (the level is not raised
+    twice) at the first check with a leader on duty. Calling it again with the same ``now`` does nothing more.
     """
     rule = OverdueRule.of(config)
     rows = session.execute(
@@ -472,10 +498,14 @@ def check_overdue(session: Session, now: datetime, config: HazardConfig) -> int:
         .where(Hazard.status.in_(NOT_CLOSED), Hazard.deadline < now)
         .order_by(Hazard.deadline, Hazard.id)
     ).all()
+    if not rows:
+        return 0
+    duty = on_duty(session, now)
+    leader_id, shift_id = (duty.leader_id, duty.shift_id) if duty else (None, None)
+    waiting: set[int] = set()
+    if leader_id is not None:
+        waiting = _waiting_for_a_leader(session, [h.id for h, _, _ in rows if h.escalation_level > 0])
     done = 0
-    leader_looked_up = False
-    leader_id: int | None = None
-    shift_id: int | None = None
     for hazard, school_code, school_name in rows:
         overdue = now - hazard.deadline
         base: dict[str, JsonValue] = {
@@ -498,22 +528,24 @@ def check_overdue(session: Session, now: datetime, config: HazardConfig) -> int:
             done += 1
         level = rule.escalation_level(overdue)
         if level > hazard.escalation_level:
-            if not leader_looked_up:
-                duty = on_duty(session, now)
-                leader_id, shift_id = (duty.leader_id, duty.shift_id) if duty else (None, None)
-                leader_looked_up = True
             hazard.escalation_level = level
-            to = f"leader {leader_id}" if leader_id is not None else "nobody rostered"
-            session.add(
-                HazardAction(hazard_id=hazard.id, action="escalated", note=f"level {level}, to {to}", at=now)
+            note = (
+                f"level {level}, to leader {leader_id}"
+                if leader_id is not None
+                else f"level {level}, nobody rostered"
             )
-            announce(
-                session,
-                duty_event(
-                    "hazard.escalated", {**base, "level": level, "leader_id": leader_id, "shift_id": shift_id}
-                ),
-            )
-            done += 1
+        elif hazard.id in waiting:
+            level = hazard.escalation_level
+            note = f"level {level}, to leader {leader_id} (nobody was rostered when it was due)"
+        else:
+            continue
+        action = ESCALATED if leader_id is not None else ESCALATED_TO_NOBODY
+        session.add(HazardAction(hazard_id=hazard.id, action=action, note=note, at=now))
+        announce(
+            session,
+            duty_event("hazard.escalated", {**base, "level": level, "leader_id": leader_id, "shift_id": shift_id}),
+        )
+        done += 1
     if done:
         log.info("overdue hazards: %d reminders and escalations", done)
     return done

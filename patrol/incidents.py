@@ -3,9 +3,10 @@
 An incident classified major (较大以上) starts four clocks at its classification: the school reports to the bureau
 by phone (15 min) and in writing (30 min), the bureau's duty room to the city by phone (20 min) and in writing
 (40 min), as configured in ``patrol.clocks``. The officer marks each report made; a clock past its deadline is
-escalated once to the leader who was on duty when it ran out. Follow-up reports (续报) are logged. An incident
-belongs to the report of the local day it was classified on (or occurred, when it never was), even when its
-clocks run past midnight.
+escalated once to the leader who was on duty when it ran out (or, with nobody rostered then, the leader on duty
+now); one escalated while nobody at all was rostered is escalated again as soon as a leader is on duty.
+Follow-up reports (续报) are logged. An incident belongs to the report of the local day it was classified on (or
+occurred, when it never was), even when its clocks run past midnight.
 """
 
 from __future__ import annotations
@@ -13,19 +14,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from config.patrol import ClockConfig
 from kernel.announce import announce
+from kernel.calendar import local_day_bounds
 from patrol.errors import PatrolConflictError, PatrolError, PatrolNotFoundError
 from patrol.facts import FleetFacts
 from patrol.models import ClockKind, IncidentStatus, Severity
-from patrol.roster import on_duty
+from patrol.roster import local_time, on_duty
 from patrol.tables import DutyShift, Incident, IncidentClock, IncidentFollowUp
 from patrol.topics import duty_event
 from registry.models import School
@@ -101,8 +103,7 @@ def in_report_of(start: datetime, end: datetime) -> ColumnElement[bool]:
 
 def incidents_of_day(session: Session, day: date, zone: ZoneInfo) -> list[Incident]:
     """The incidents of ``day``'s report (see :func:`report_day`), oldest first."""
-    start = datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+    start, end = local_day_bounds(day, zone)
     return list(session.scalars(select(Incident).where(in_report_of(start, end)).order_by(Incident.occurred_at)))
 
 
@@ -150,13 +151,17 @@ def create_incident(
     title: str,
     occurred_at: datetime,
     now: datetime,
+    zone: ZoneInfo,
     by_user: int | None,
     summary: str = "",
     event_id: int | None = None,
     severity: Severity = Severity.GENERAL,
     clocks: ClockConfig | None = None,
 ) -> Incident:
-    """A new open incident (announces ``incident.created``); created major, its clocks start at once."""
+    """A new open incident (announces ``incident.created``); created major, its clocks start at once.
+
+    ``zone``: the local time of messages (``instance.timezone``).
+    """
     title = _text(title, "an incident title", required=True)
     if len(title) > 200:
         raise PatrolError(f"an incident title has at most 200 characters, not {len(title)}")
@@ -164,7 +169,8 @@ def create_incident(
         raise PatrolError("occurred_at needs a timezone (ISO 8601 with an offset, e.g. +08:00)")
     if occurred_at > now:
         raise PatrolError(
-            f"the incident cannot occur in the future ({occurred_at.isoformat()} > {now.isoformat()})"
+            f"the incident cannot occur in the future ({local_time(occurred_at, zone)} is after "
+            f"{local_time(now, zone)})"
         )
     school_code = _school_code(session, school_id)
     if school_code is None:
@@ -198,7 +204,7 @@ def create_incident(
     if severity is Severity.MAJOR:
         if clocks is None:
             raise PatrolError("a major incident needs the clock configuration to start its clocks")
-        classify(session, incident, Severity.MAJOR, now=now, by_user=by_user, clocks=clocks)
+        classify(session, incident, Severity.MAJOR, now=now, zone=zone, by_user=by_user, clocks=clocks)
     return incident
 
 
@@ -208,6 +214,7 @@ def incident_from_event(
     event_id: int,
     *,
     now: datetime,
+    zone: ZoneInfo,
     by_user: int | None,
     title: str | None = None,
     summary: str | None = None,
@@ -229,6 +236,7 @@ def incident_from_event(
         title=title or f"{fact.type} at {fact.camera_code}",
         occurred_at=fact.started_at,
         now=now,
+        zone=zone,
         by_user=by_user,
         summary=fact.detail if summary is None else summary,
         event_id=event_id,
@@ -248,6 +256,7 @@ def classify(
     severity: Severity,
     *,
     now: datetime,
+    zone: ZoneInfo,
     by_user: int | None,
     clocks: ClockConfig,
 ) -> bool:
@@ -260,7 +269,7 @@ def classify(
     if incident.classified_at is not None:
         if severity is Severity.MAJOR:
             return False
-        at = incident.classified_at.astimezone(UTC).isoformat()
+        at = local_time(incident.classified_at, zone)
         raise PatrolConflictError(
             f"incident {incident.id} was classified major at {at}: its reports are due and it is not downgraded"
         )
@@ -302,7 +311,14 @@ def classify(
 
 
 def mark_done(
-    session: Session, incident: Incident, kind: ClockKind, *, now: datetime, by_user: int | None, note: str = ""
+    session: Session,
+    incident: Incident,
+    kind: ClockKind,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    by_user: int | None,
+    note: str = "",
 ) -> IncidentClock:
     """The report of clock ``kind`` was made; after the deadline it counts as late (see :func:`clock_state`)."""
     _check_open(incident, "reported on")
@@ -314,7 +330,7 @@ def mark_done(
             f"incident {incident.id} has no {kind.value} clock: only a major incident has reporting clocks"
         )
     if clock.done_at is not None:
-        at = clock.done_at.astimezone(UTC).isoformat()
+        at = local_time(clock.done_at, zone)
         raise PatrolConflictError(f"the {kind.value} report of incident {incident.id} was marked done at {at}")
     clock.done_at, clock.done_by = now, by_user
     clock.note = _text(note, "a report note", required=False)
@@ -367,30 +383,45 @@ def _leader_at(shifts: Sequence[DutyShift], at: datetime) -> int | None:
 
 
 def check_clocks(session: Session, now: datetime) -> int:
-    """Escalate every open clock past its deadline that is not escalated yet; how many were escalated.
+    """Escalate the open clocks past their deadline; how many were escalated (``clock.overdue`` each).
 
-    Each goes to the leader on duty when the clock ran out (its deadline), or, when nobody was rostered then,
-    the leader on duty now (``clock.overdue`` names the leader, null when there is none).
+    A clock is escalated once, to the leader on duty when it ran out (its deadline), or, when nobody was
+    rostered then, the leader on duty now (``clock.overdue`` names the leader, null when there is none). A clock
+    escalated to nobody is escalated again, once, to the leader on duty at a later check as soon as there is
+    one (until then it is not announced again).
     """
     rows = session.execute(
         select(IncidentClock, Incident, School.code)
         .join(Incident, Incident.id == IncidentClock.incident_id)
         .join(School, School.id == Incident.school_id)
-        .where(IncidentClock.done_at.is_(None), IncidentClock.deadline < now, IncidentClock.escalated_at.is_(None))
+        .where(
+            IncidentClock.done_at.is_(None),
+            IncidentClock.deadline < now,
+            or_(IncidentClock.escalated_at.is_(None), IncidentClock.escalated_to.is_(None)),
+        )
         .order_by(IncidentClock.deadline, IncidentClock.id)
     ).all()
     if not rows:
         return 0
-    # The shifts of every deadline, in one query.
-    first = min(clock.deadline for clock, _, _ in rows)
-    last = max(clock.deadline for clock, _, _ in rows)
-    shifts = list(session.scalars(select(DutyShift).where(DutyShift.starts_at <= last, DutyShift.ends_at > first)))
     duty_now = on_duty(session, now)
-    for clock, incident, school_code in rows:
-        leader_id = _leader_at(shifts, clock.deadline)
+    fresh = [(c, i, code) for c, i, code in rows if c.escalated_at is None]
+    # Escalated to nobody before: again only once a leader is on duty.
+    again = [(c, i, code) for c, i, code in rows if c.escalated_at is not None] if duty_now else []
+    # The shifts of every new deadline, in one query.
+    shifts: list[DutyShift] = []
+    if fresh:
+        first = min(clock.deadline for clock, _, _ in fresh)
+        last = max(clock.deadline for clock, _, _ in fresh)
+        shifts = list(
+            session.scalars(select(DutyShift).where(DutyShift.starts_at <= last, DutyShift.ends_at > first))
+        )
+    escalated = 0
+    for clock, incident, school_code in sorted(fresh + again, key=lambda r: (r[0].deadline, r[0].id)):
+        leader_id = _leader_at(shifts, clock.deadline) if clock.escalated_at is None else None
         if leader_id is None and duty_now is not None:
             leader_id = duty_now.leader_id
         clock.escalated_at, clock.escalated_to = now, leader_id
+        escalated += 1
         announce(
             session,
             duty_event(
@@ -405,5 +436,8 @@ def check_clocks(session: Session, now: datetime) -> int:
                 },
             ),
         )
-    log.warning("%d reporting clocks overdue, escalated", len(rows))
-    return len(rows)
+    if escalated:
+        log.warning(
+            "%d reporting clocks overdue, escalated (%d again, to a leader now on duty)", escalated, len(again)
+        )
+    return escalated

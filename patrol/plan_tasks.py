@@ -23,6 +23,7 @@ from patrol.errors import PatrolConflictError, PatrolError, PatrolNotFoundError
 from patrol.hazards import HazardRequest, open_hazard
 from patrol.models import HazardSource, TaskStatus, Verdict
 from patrol.pictures import check_picture
+from patrol.roster import local_time
 from patrol.tables import PatrolPlan, PatrolTask, PatrolTaskItem
 from patrol.topics import duty_event
 from registry.models import Camera
@@ -44,34 +45,31 @@ class VerdictResult:
 
 
 def get_task(session: Session, task_id: int, *, for_update: bool = False) -> PatrolTask:
-    """The task ``task_id`` (locked for the transaction with ``for_update``, where the database can)."""
+    """The task ``task_id`` (locked for the transaction with ``for_update``, where the database can, and read
+    afresh: its state is what the lock protects)."""
     stmt = select(PatrolTask).where(PatrolTask.id == task_id)
     if for_update:
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     task = session.scalars(stmt).one_or_none()
     if task is None:
         raise PatrolNotFoundError(f"no patrol task with id {task_id}")
     return task
 
 
-def _local(at: datetime, zone: ZoneInfo) -> str:
-    return at.astimezone(zone).isoformat(timespec="minutes")
-
-
 def check_open(task: PatrolTask, now: datetime, zone: ZoneInfo) -> None:
     """Refuse (409) a verdict outside the task's window."""
     if task.status is TaskStatus.MISSED:
         raise PatrolConflictError(
-            f"patrol task {task.id} was missed: its window closed at {_local(task.window_end, zone)}"
+            f"patrol task {task.id} was missed: its window closed at {local_time(task.window_end, zone)}"
         )
     if now < task.window_start:
         raise PatrolConflictError(
-            f"patrol task {task.id} is not open yet: it opens at {_local(task.window_start, zone)}"
+            f"patrol task {task.id} is not open yet: it opens at {local_time(task.window_start, zone)}"
         )
     if now >= task.window_end:
         state = "done" if task.status is TaskStatus.DONE else "missed"
         raise PatrolConflictError(
-            f"patrol task {task.id} is closed ({state}): its window closed at {_local(task.window_end, zone)}"
+            f"patrol task {task.id} is closed ({state}): its window closed at {local_time(task.window_end, zone)}"
         )
 
 

@@ -5,13 +5,16 @@ A plan runs on school days (the school calendar: terms, holidays, make-up days),
 weekdays, from a local ``start`` to a local ``end``; an ``end`` before the ``start`` runs past midnight, and that
 window belongs to the day it starts on (the day rule is judged on that day). Each window becomes one
 :class:`~patrol.tables.PatrolTask` for the shift on duty when it opens, with one item per camera of the set as
-it resolves when the task is created (a later change of the set leaves existing tasks alone). A task is done
-when every camera has a verdict and missed when its window ends first (:func:`mark_missed`).
+it resolves when the task is created. Changing a plan's camera set rebuilds the cameras of its tasks not open
+yet; tasks already open keep theirs. A task is done when every camera has a verdict and missed when its window
+ends first (:func:`mark_missed`).
 
-Local times are in the calendar's timezone. Where a zone has daylight-saving changes, a window is the
-shortest span that holds every instant whose local clock reading falls inside it: a start the clock shows
-twice (autumn overlap) means its first occurrence, an end shown twice its second, and a time the clock skips
-(spring gap) means the instant the clock jumps. A window wholly inside a gap does not happen that day.
+Local times are in the timezone of the calendar handed in: build it with :func:`plan_calendar`, which takes
+the school days from the school calendar and the zone from ``instance.timezone``. Where a zone has
+daylight-saving changes, a window is the shortest span that holds every instant whose local clock reading falls
+inside it: a start the clock shows twice (autumn overlap) means its first occurrence, an end shown twice its
+second, and a time the clock skips (spring gap) means the instant the clock jumps. A window wholly inside a
+gap does not happen that day.
 """
 
 from __future__ import annotations
@@ -24,16 +27,16 @@ from typing import Self
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from config.rules import WEEKDAYS, Weekday
+from config.rules import WEEKDAYS, CalendarConfig, Weekday
 from kernel.announce import announce
 from kernel.calendar import SchoolCalendar
 from patrol.camera_sets import CameraRef, CameraSet, camera_set_from_json, resolve, unknown_codes
 from patrol.errors import PatrolConflictError, PatrolError, PatrolNotFoundError
 from patrol.models import DayRule, TaskStatus
-from patrol.roster import shift_at
+from patrol.roster import assign_unopened_tasks, shift_at
 from patrol.tables import PatrolPlan, PatrolTask, PatrolTaskItem
 from patrol.topics import duty_event
 
@@ -94,6 +97,14 @@ class PlanSpec(BaseModel):
     def past_midnight(self) -> bool:
         """Whether the window ends on the next day."""
         return self.end < self.start
+
+
+def plan_calendar(calendar: CalendarConfig, timezone: str) -> SchoolCalendar:
+    """The calendar of patrol plans: the school days of ``calendar`` (``analytics.calendar``), the local times
+    of ``timezone`` (``instance.timezone``, the one zone of local times)."""
+    if calendar.timezone == timezone:
+        return SchoolCalendar(calendar)
+    return SchoolCalendar(calendar.model_copy(update={"timezone": timezone}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,20 +266,34 @@ def create_plan(session: Session, spec: PlanSpec, *, now: datetime) -> PatrolPla
     return plan
 
 
+@dataclass(frozen=True, slots=True)
+class PlanUpdate:
+    """What :func:`update_plan` did."""
+
+    plan: PatrolPlan
+    withdrawn: int
+    """Unopened tasks deleted: the plan no longer has their window (:func:`create_due_tasks` makes the new)."""
+    rebuilt: int
+    """Unopened tasks kept whose cameras were replaced by the new camera set's."""
+
+
 def update_plan(
     session: Session, plan_id: int, spec: PlanSpec, *, now: datetime, calendar: SchoolCalendar
-) -> tuple[PatrolPlan, int]:
-    """Replace a plan's settings; returns it and the number of its tasks withdrawn. The camera set is checked
-    as in :func:`create_plan` unless the plan is saved disabled.
+) -> PlanUpdate:
+    """Replace a plan's settings. The camera set is checked as in :func:`create_plan` unless the plan is saved
+    disabled.
 
     Tasks whose window has opened stay as they are. A task not open yet is withdrawn when the plan no longer
-    has its window (disabled, other days or times); :func:`create_due_tasks` then creates the new one. Tasks
-    kept keep their cameras: a camera-set change applies to tasks created after it.
+    has its window (disabled, other days or times); :func:`create_due_tasks` then creates the new one. When
+    the camera set changed, the unopened tasks kept get the cameras it resolves to now.
     """
     plan = get_plan(session, plan_id)
     _check_name(session, spec.name, plan.id)
-    if spec.enabled:  # a plan whose cameras went away can still be disabled
-        check_camera_set(session, spec.camera_set)
+    cameras = check_camera_set(session, spec.camera_set) if spec.enabled else []
+    try:
+        set_changed = camera_set_from_json(plan.selector) != spec.camera_set
+    except PatrolError:  # a stored set that no longer parses is replaced
+        set_changed = True
     _apply(plan, spec, now)
     schedule = Schedule.of(spec)
     unopened = session.scalars(
@@ -278,14 +303,22 @@ def update_plan(
             PatrolTask.window_start > now,
         )
     ).all()
-    withdrawn = []
+    withdrawn, kept = [], []
     for task in unopened:
         window = window_on(schedule, task.day, calendar) if spec.enabled else None
         if window is None or (window.start, window.end) != (task.window_start, task.window_end):
             withdrawn.append(task.id)
+        else:
+            kept.append(task.id)
     _delete_tasks(session, withdrawn)
+    rebuilt = kept if set_changed else []
+    if rebuilt:
+        # Unopened tasks have no verdicts yet: their cameras are simply listed anew.
+        session.execute(delete(PatrolTaskItem).where(PatrolTaskItem.task_id.in_(rebuilt)))
+        _insert_items(session, rebuilt, cameras)
+        log.info("patrol plan %s: camera set changed, %d unopened task(s) rebuilt", plan.id, len(rebuilt))
     session.flush()
-    return plan, len(withdrawn)
+    return PlanUpdate(plan, len(withdrawn), len(rebuilt))
 
 
 def delete_plan(session: Session, plan_id: int, *, now: datetime) -> None:
@@ -330,10 +363,11 @@ def create_due_tasks(session: Session, now: datetime, *, ahead: timedelta, calen
     """Create the tasks of every enabled plan's windows that open before ``now + ahead`` and have not ended.
 
     One task a plan and day (so calling again does nothing new), for the shift on duty when the window opens
-    (none if nobody is rostered then: filled in here later if a shift is rostered before the window opens),
-    with one item per camera the plan's set resolves to now. Returns the tasks created plus the shifts filled.
+    (none if nobody is rostered then: rostering a shift before the window opens gives it the task, and this
+    fills any unopened task still without one), with one item per camera the plan's set resolves to now.
+    Returns the tasks created plus the shifts filled.
     """
-    filled = _fill_shifts(session, now)
+    filled = assign_unopened_tasks(session, now)  # created while nobody was rostered, rostered since
     plans = session.scalars(select(PatrolPlan).where(PatrolPlan.enabled.is_(True)).order_by(PatrolPlan.id)).all()
     if not plans:
         return filled
@@ -375,6 +409,16 @@ def create_due_tasks(session: Session, now: datetime, *, ahead: timedelta, calen
     return created + filled
 
 
+def _insert_items(session: Session, task_ids: Sequence[int], cameras: Sequence[CameraRef]) -> None:
+    rows = [
+        {"task_id": task_id, "camera_id": c.id, "position": n, "note": ""}
+        for task_id in task_ids
+        for n, c in enumerate(cameras)
+    ]
+    if rows:  # one executemany for all of them (a bureau-wide plan has thousands of cameras)
+        session.execute(insert(PatrolTaskItem), rows)
+
+
 def _create_task(
     session: Session, plan: PatrolPlan, window: Window, cameras: Sequence[CameraRef], now: datetime
 ) -> PatrolTask:
@@ -390,11 +434,7 @@ def _create_task(
     )
     session.add(task)
     session.flush()
-    # One executemany for the whole set (a bureau-wide plan has thousands of cameras).
-    session.execute(
-        insert(PatrolTaskItem),
-        [{"task_id": task.id, "camera_id": c.id, "position": n, "note": ""} for n, c in enumerate(cameras)],
-    )
+    _insert_items(session, [task.id], cameras)
     log.info(
         "patrol task %s: plan %s, %s, %d cameras, shift %s",
         task.id,
@@ -406,52 +446,55 @@ def _create_task(
     return task
 
 
-def _fill_shifts(session: Session, now: datetime) -> int:
-    """Give unopened tasks created while nobody was rostered the shift rostered since."""
-    filled = 0
-    for task in session.scalars(
-        select(PatrolTask).where(
-            PatrolTask.status == TaskStatus.PENDING, PatrolTask.shift_id.is_(None), PatrolTask.window_start > now
-        )
-    ):
-        shift = shift_at(session, task.window_start)
-        if shift is not None:
-            task.shift_id = shift.id
-            filled += 1
-    return filled
-
-
 def mark_missed(session: Session, now: datetime) -> int:
-    """Mark pending tasks whose window has ended missed and announce ``task.missed`` on the duty topic."""
-    rows = session.execute(
-        select(PatrolTask, PatrolPlan.name)
-        .join(PatrolPlan, PatrolPlan.id == PatrolTask.plan_id)
+    """Mark pending tasks whose window has ended missed and announce ``task.missed`` on the duty topic.
+
+    The change is one conditional UPDATE: a task whose last verdict completed it a moment before (another
+    transaction) is no longer pending and is left alone; only the tasks the database marked are announced.
+    """
+    marked = session.execute(
+        update(PatrolTask)
         .where(PatrolTask.status == TaskStatus.PENDING, PatrolTask.window_end <= now)
-        .order_by(PatrolTask.window_end, PatrolTask.id)
+        .values(status=TaskStatus.MISSED, missed_at=now)
+        .returning(
+            PatrolTask.id,
+            PatrolTask.plan_id,
+            PatrolTask.day,
+            PatrolTask.window_start,
+            PatrolTask.window_end,
+            PatrolTask.shift_id,
+        )
+        .execution_options(synchronize_session="fetch")
     ).all()
-    progress = task_progress(session, [task.id for task, _ in rows])
-    for task, plan_name in rows:
-        task.status = TaskStatus.MISSED
-        task.missed_at = now
-        done, total = progress.get(task.id, (0, 0))
+    if not marked:
+        return 0
+    rows = sorted(marked, key=lambda r: (r.window_end, r.id))
+    plan_ids = {r.plan_id for r in rows}
+    names = dict(
+        session.execute(select(PatrolPlan.id, PatrolPlan.name).where(PatrolPlan.id.in_(plan_ids))).tuples().all()
+    )
+    progress = task_progress(session, [r.id for r in rows])
+    for row in rows:
+        done, total = progress.get(row.id, (0, 0))
+        plan_name = names.get(row.plan_id, "")
         announce(
             session,
             duty_event(
                 "task.missed",
                 {
-                    "task_id": task.id,
-                    "plan_id": task.plan_id,
+                    "task_id": row.id,
+                    "plan_id": row.plan_id,
                     "plan_name": plan_name,
-                    "day": task.day.isoformat(),
-                    "window_start": task.window_start.isoformat(),
-                    "window_end": task.window_end.isoformat(),
-                    "shift_id": task.shift_id,
+                    "day": row.day.isoformat(),
+                    "window_start": row.window_start.isoformat(),
+                    "window_end": row.window_end.isoformat(),
+                    "shift_id": row.shift_id,
                     "cameras_done": done,
                     "cameras_total": total,
                 },
             ),
         )
         log.info(
-            "patrol task %s (%s, %s) missed: %d of %d cameras checked", task.id, plan_name, task.day, done, total
+            "patrol task %s (%s, %s) missed: %d of %d cameras checked", row.id, plan_name, row.day, done, total
         )
     return len(rows)

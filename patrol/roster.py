@@ -3,6 +3,10 @@
 A shift covers ``[starts_at, ends_at)`` (a day shift 08:00–20:00 is no longer on duty at 20:00); shifts never
 overlap and may cross midnight. Who may be rostered (roles, active accounts) is checked by the caller, which
 knows the users; this module deals in user ids.
+
+A patrol task belongs to the shift on duty when its window opens. Rostering, changing or removing a shift
+hands the tasks not open yet to the shift that covers their window's start then (none where nobody is
+rostered); tasks already open keep theirs, as the record of who had them.
 """
 
 from __future__ import annotations
@@ -13,14 +17,20 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from patrol.errors import PatrolConflictError, PatrolError, PatrolNotFoundError
-from patrol.tables import DutyShift, DutyShiftOfficer, HandoverNote
+from patrol.models import TaskStatus
+from patrol.tables import DutyShift, DutyShiftOfficer, HandoverNote, PatrolTask
 
 MAX_SHIFT = timedelta(hours=48)
 MAX_HANDOVER_CHARS = 4000
+
+
+def local_time(at: datetime, zone: ZoneInfo) -> str:
+    """An instant as people read it in a message: local time with its offset, e.g. 2026-12-01T11:30+08:00."""
+    return at.astimezone(zone).isoformat(timespec="minutes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,10 +153,42 @@ def overlapping(
     return session.scalars(stmt.order_by(DutyShift.starts_at).limit(1)).first()
 
 
-def _describe(shift: DutyShift) -> str:
+def _describe(shift: DutyShift, zone: ZoneInfo) -> str:
     label = f" ({shift.label})" if shift.label else ""
-    start, end = shift.starts_at.astimezone(UTC).isoformat(), shift.ends_at.astimezone(UTC).isoformat()
-    return f"shift {shift.id}{label}, {start} to {end}"
+    return f"shift {shift.id}{label}, {local_time(shift.starts_at, zone)} to {local_time(shift.ends_at, zone)}"
+
+
+def assign_unopened_tasks(session: Session, now: datetime) -> int:
+    """Give each pending task without a shift whose window opens after ``now`` the shift rostered at its window's
+    start, where there is one (one statement); the number of tasks given a shift."""
+    covering = (
+        select(DutyShift.id)
+        .where(DutyShift.starts_at <= PatrolTask.window_start, DutyShift.ends_at > PatrolTask.window_start)
+        .order_by(DutyShift.starts_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    assigned = session.execute(
+        update(PatrolTask)
+        .where(
+            PatrolTask.shift_id.is_(None),
+            PatrolTask.status == TaskStatus.PENDING,
+            PatrolTask.window_start > now,
+            covering.is_not(None),
+        )
+        .values(shift_id=covering)
+        .returning(PatrolTask.id)
+        .execution_options(synchronize_session="fetch")
+    )
+    return len(assigned.all())
+
+
+def _release_tasks(session: Session, shift_id: int, *, opened_before: datetime | None) -> None:
+    """Take the shift off its tasks: those whose window opens after ``opened_before`` (None: all of them)."""
+    stmt = update(PatrolTask).where(PatrolTask.shift_id == shift_id)
+    if opened_before is not None:
+        stmt = stmt.where(PatrolTask.status == TaskStatus.PENDING, PatrolTask.window_start > opened_before)
+    session.execute(stmt.values(shift_id=None).execution_options(synchronize_session="fetch"))
 
 
 def _set_officers(session: Session, shift_id: int, officer_ids: Sequence[int]) -> None:
@@ -164,14 +206,16 @@ def create_shift(
     leader_id: int,
     officer_ids: Sequence[int],
     now: datetime,
+    zone: ZoneInfo,
     label: str = "",
 ) -> DutyShift:
-    """A new shift; refused when it overlaps another shift (naming it)."""
+    """A new shift; refused when it overlaps another shift (naming it, in local times of ``zone``). Unopened
+    patrol tasks in its time without a shift become its tasks."""
     _check_times(starts_at, ends_at)
     _check_people(leader_id, officer_ids)
     other = overlapping(session, starts_at, ends_at)
     if other is not None:
-        raise PatrolConflictError(f"the shift would overlap {_describe(other)}")
+        raise PatrolConflictError(f"the shift would overlap {_describe(other, zone)}")
     shift = DutyShift(
         label=label.strip(), starts_at=starts_at, ends_at=ends_at, leader_id=leader_id, created_at=now
     )
@@ -179,13 +223,15 @@ def create_shift(
     session.flush()
     _set_officers(session, shift.id, officer_ids)
     session.flush()
+    assign_unopened_tasks(session, now)
     return shift
 
 
-def _check_not_ended(shift: DutyShift, now: datetime, doing: str) -> None:
+def _check_not_ended(shift: DutyShift, now: datetime, zone: ZoneInfo, doing: str) -> None:
     if shift.ends_at <= now:
         raise PatrolConflictError(
-            f"{_describe(shift)} has ended: a past shift is kept as the record of who was on duty, not {doing}"
+            f"{_describe(shift, zone)} has ended: a past shift is kept as the record of who was on duty, "
+            f"not {doing}"
         )
 
 
@@ -198,26 +244,35 @@ def replace_shift(
     leader_id: int,
     officer_ids: Sequence[int],
     now: datetime,
+    zone: ZoneInfo,
     label: str = "",
 ) -> DutyShift:
-    """Change a shift that has not ended yet (its times, leader, officers, label)."""
+    """Change a shift that has not ended yet (its times, leader, officers, label).
+
+    Its patrol tasks not open yet go to the shift covering their window's start after the change (this one, or
+    none); unopened tasks without a shift that it covers now become its tasks.
+    """
     shift = get_shift(session, shift_id)
-    _check_not_ended(shift, now, "changed")
+    _check_not_ended(shift, now, zone, "changed")
     _check_times(starts_at, ends_at)
     _check_people(leader_id, officer_ids)
     other = overlapping(session, starts_at, ends_at, exclude=shift.id)
     if other is not None:
-        raise PatrolConflictError(f"the shift would overlap {_describe(other)}")
+        raise PatrolConflictError(f"the shift would overlap {_describe(other, zone)}")
     shift.starts_at, shift.ends_at, shift.leader_id, shift.label = starts_at, ends_at, leader_id, label.strip()
     _set_officers(session, shift.id, officer_ids)
     session.flush()
+    _release_tasks(session, shift.id, opened_before=now)
+    assign_unopened_tasks(session, now)
     return shift
 
 
-def delete_shift(session: Session, shift_id: int, *, now: datetime) -> None:
-    """Remove a shift that has not ended yet, with its officers and handover notes."""
+def delete_shift(session: Session, shift_id: int, *, now: datetime, zone: ZoneInfo) -> None:
+    """Remove a shift that has not ended yet, with its officers and handover notes; its patrol tasks are left
+    without a shift (until one is rostered in their time, for those not open yet)."""
     shift = get_shift(session, shift_id)
-    _check_not_ended(shift, now, "deleted")
+    _check_not_ended(shift, now, zone, "deleted")
+    _release_tasks(session, shift.id, opened_before=None)
     session.execute(delete(HandoverNote).where(HandoverNote.shift_id == shift.id))
     session.execute(delete(DutyShiftOfficer).where(DutyShiftOfficer.shift_id == shift.id))
     session.delete(shift)
@@ -308,7 +363,7 @@ def generate_shifts(
             continue
         clash = next((s for s in existing if s.starts_at < end and s.ends_at > start), None)
         if clash is not None:
-            skipped.append(SkippedSlot(start, end, f"overlaps {_describe(clash)}", clash.id))
+            skipped.append(SkippedSlot(start, end, f"overlaps {_describe(clash, zone)}", clash.id))
             continue
         local_start, local_end = start.astimezone(zone), end.astimezone(zone)
         shift = DutyShift(
@@ -324,18 +379,24 @@ def generate_shifts(
     for n, shift in created:
         _set_officers(session, shift.id, pattern.teams[n % len(pattern.teams)])
     session.flush()
+    if created:
+        assign_unopened_tasks(session, now)
     return GeneratedShifts([shift for _, shift in created], skipped)
 
 
-def write_handover(session: Session, shift_id: int, *, author_id: int, text: str, now: datetime) -> HandoverNote:
+def write_handover(
+    session: Session, shift_id: int, *, author_id: int, text: str, now: datetime, zone: ZoneInfo
+) -> HandoverNote:
     """A handover note of the shift on duty at ``now``, written by its leader or one of its officers."""
     shift = get_shift(session, shift_id)
     if not shift.starts_at <= now < shift.ends_at:
         raise PatrolConflictError(
-            f"{_describe(shift)} is not on duty now: handover notes are written by the shift on duty"
+            f"{_describe(shift, zone)} is not on duty now: handover notes are written by the shift on duty"
         )
     if author_id not in people_of(session, shift):
-        raise PatrolConflictError(f"user {author_id} is not on {_describe(shift)}: only its people hand over")
+        raise PatrolConflictError(
+            f"user {author_id} is not on {_describe(shift, zone)}: only its people hand over"
+        )
     text = text.strip()
     if not text:
         raise PatrolError("a handover note needs text")
@@ -355,19 +416,21 @@ def get_handover(session: Session, note_id: int) -> HandoverNote:
     return note
 
 
-def acknowledge_handover(session: Session, note_id: int, *, user_id: int, now: datetime) -> HandoverNote:
+def acknowledge_handover(
+    session: Session, note_id: int, *, user_id: int, now: datetime, zone: ZoneInfo
+) -> HandoverNote:
     """The next shift's leader or officer has read the note (once)."""
     note = get_handover(session, note_id)
     if note.acknowledged_at is not None:
         raise PatrolConflictError(
-            f"handover note {note.id} was acknowledged at {note.acknowledged_at.astimezone(UTC).isoformat()} "
+            f"handover note {note.id} was acknowledged at {local_time(note.acknowledged_at, zone)} "
             f"by user {note.acknowledged_by}"
         )
     following = shift_after(session, get_shift(session, note.shift_id))
     if following is None:
         raise PatrolConflictError(f"no shift follows shift {note.shift_id} yet: nobody can acknowledge its notes")
     if user_id not in people_of(session, following):
-        raise PatrolConflictError(f"user {user_id} is not on {_describe(following)}, the shift taking over")
+        raise PatrolConflictError(f"user {user_id} is not on {_describe(following, zone)}, the shift taking over")
     note.acknowledged_by, note.acknowledged_at = user_id, now
     return note
 

@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from config.schema import Settings
 from kernel.announce import commit_and_publish
 from kernel.bus import Consumer, Delivery, EventBus
-from kernel.calendar import SchoolCalendar
 from kernel.clock import utcnow
 from kernel.errors import KernelError
 from patrol import hazards, incidents, plans, reports, spot_checks
@@ -64,7 +63,7 @@ class PatrolService:
         self._name = name
         self._clock = clock
         self._zone = ZoneInfo(settings.instance.timezone)
-        self._calendar = SchoolCalendar(settings.analytics.calendar)
+        self._calendar = plans.plan_calendar(settings.analytics.calendar, settings.instance.timezone)
         self.runner = WallRunner(facts, self._config, timezone=self._zone, clock=clock)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

@@ -38,8 +38,14 @@ LeaderUser = Annotated[User, Depends(require_roles(Role.LEADER_ON_DUTY, Role.ADM
 """Sign-offs of the leader on duty: verifying a hazard closed, closing a major incident."""
 InspectorUser = Annotated[User, Depends(require_roles(Role.INSPECTOR, Role.LEADER_ON_DUTY, Role.ADMINISTRATOR))]
 """Spot checks: draws, inspection sessions, findings and signatures."""
-RectifierUser = Annotated[
-    User,
-    Depends(require_roles(Role.SCHOOL_SAFETY_OFFICER, Role.DUTY_OFFICER, Role.LEADER_ON_DUTY, Role.ADMINISTRATOR)),
-]
-"""Rectifying hazards: the school's safety officer, or the duty room on its behalf."""
+HAZARD_FILERS = (Role.DUTY_OFFICER, Role.LEADER_ON_DUTY, Role.ADMINISTRATOR, Role.INSPECTOR)
+"""Who files hazards and uploads their before pictures: the duty room and the inspectors."""
+HAZARD_RECTIFIERS = (Role.SCHOOL_SAFETY_OFFICER, Role.DUTY_OFFICER, Role.LEADER_ON_DUTY, Role.ADMINISTRATOR)
+"""Who rectifies hazards and uploads their after pictures: the school's safety officer, or the duty room on its
+behalf."""
+RectifierUser = Annotated[User, Depends(require_roles(*HAZARD_RECTIFIERS))]
+"""Rectifying hazards (starting, submitting): :data:`HAZARD_RECTIFIERS`."""
+FilerUser = Annotated[User, Depends(require_roles(*HAZARD_FILERS))]
+"""Filing hazards: :data:`HAZARD_FILERS`."""
+HazardWorkerUser = Annotated[User, Depends(require_roles(*HAZARD_FILERS, *HAZARD_RECTIFIERS))]
+"""Everybody who works on hazards (notes, pictures), not the auditor: filers and rectifiers."""

@@ -172,7 +172,7 @@ def test_reopening_needs_a_note_counts_and_a_new_deadline_restarts_the_reminders
     hazards.verify(session, hazard, now=NOW + timedelta(hours=7), by_user=None)
     hazard.reminded_at, hazard.escalation_level = NOW, 2
     new_deadline = NOW + timedelta(days=10)
-    with pytest.raises(PatrolError, match="is not in the future"):
+    with pytest.raises(PatrolError, match=r"is not in the future \(now 2026-12-01T18:00\+08:00\)"):
         hazards.reopen(session, hazard, now=NOW + timedelta(hours=8), by_user=None, note="x", deadline=NOW)
     hazards.reopen(
         session, hazard, now=NOW + timedelta(hours=8), by_user=None, note="gate open again", deadline=new_deadline
@@ -233,7 +233,9 @@ def test_a_new_hazard_is_checked(session: Session, bureau: Bureau) -> None:
         _hazard(session, bureau, camera_id=bureau.cameras["S12-GATE"])
     with pytest.raises(PatrolNotFoundError, match="no school with id 999"):
         _hazard(session, bureau, school_id=999)
-    with pytest.raises(PatrolError, match="is not after the hazard was found"):
+    with pytest.raises(
+        PatrolError, match=r"2026-12-01T09:59\+08:00 is not after the hazard was found \(2026-12-01T10:00\+08:00\)"
+    ):
         _hazard(session, bureau, deadline=NOW - timedelta(minutes=1))
     major = _hazard(session, bureau, severity=Severity.MAJOR)
     assert major.deadline == NOW + timedelta(days=CONFIG.major_deadline_days)
@@ -283,6 +285,7 @@ def _rostered(session: Session, bureau: Bureau, start: datetime, hours: int, lea
         leader_id=bureau.users[leader],
         officer_ids=[bureau.users["officer1"]],
         now=NOW,
+        zone=ZONE,
     )
 
 
@@ -296,8 +299,10 @@ def test_overdue_hazards_are_reminded_and_escalated_at_the_given_times(session: 
     take_announced(session)
 
     def check(hours: float) -> list[tuple[str, object]]:
-        assert hazards.check_overdue(session, deadline + timedelta(hours=hours), CONFIG) >= 0
-        return [(e.type, e.payload.get("level", e.payload["hours_overdue"])) for e in take_announced(session)]
+        done = hazards.check_overdue(session, deadline + timedelta(hours=hours), CONFIG)
+        announced = take_announced(session)
+        assert done == len(announced)  # one announcement per reminder or escalation counted
+        return [(e.type, e.payload.get("level", e.payload["hours_overdue"])) for e in announced]
 
     assert check(0) == []  # at the deadline exactly: not overdue yet
     assert check(1) == [("hazard.overdue", 1.0)]
@@ -315,17 +320,53 @@ def test_overdue_hazards_are_reminded_and_escalated_at_the_given_times(session: 
 
 def test_escalation_names_the_leader_on_duty_or_nobody(session: Session, bureau: Bureau) -> None:
     deadline = NOW + timedelta(hours=1)
-    _hazard(session, bureau, deadline=deadline)
+    hazard = _hazard(session, bureau, deadline=deadline)
     take_announced(session)
     at = deadline + timedelta(hours=72)
     assert hazards.check_overdue(session, at, CONFIG) == 2
     escalated = [e for e in take_announced(session) if e.type == "hazard.escalated"]
     assert escalated[0].payload["leader_id"] is None and escalated[0].payload["school_code"] == "S11"
+    assert _actions(session, hazard)[-1][0] == "escalated_to_nobody"
     _rostered(session, bureau, at + timedelta(hours=70), 12, "leader1")
+    # The next level is due with a leader on duty: escalated to them (not the waiting level 1 as well).
     assert hazards.check_overdue(session, at + timedelta(hours=72), CONFIG) == 2
     escalated = [e for e in take_announced(session) if e.type == "hazard.escalated"]
-    assert escalated[0].payload["leader_id"] == bureau.users["leader1"]
-    assert escalated[0].payload["level"] == 2
+    assert [(e.payload["leader_id"], e.payload["level"]) for e in escalated] == [(bureau.users["leader1"], 2)]
+    assert hazard.escalation_level == 2
+
+
+def test_an_escalation_to_nobody_is_made_again_once_a_leader_is_on_duty(session: Session, bureau: Bureau) -> None:
+    deadline = NOW + timedelta(hours=1)
+    hazard = _hazard(session, bureau, deadline=deadline)
+    take_announced(session)
+    due = deadline + timedelta(hours=72)
+    assert hazards.check_overdue(session, due, CONFIG) == 2  # reminded; level 1 to nobody
+    assert hazard.escalation_level == 1
+    take_announced(session)
+    assert hazards.check_overdue(session, due + timedelta(hours=1), CONFIG) == 0  # still nobody: nothing again
+    _rostered(session, bureau, due + timedelta(hours=2), 12, "leader2")
+    assert hazards.check_overdue(session, due + timedelta(hours=1, minutes=59), CONFIG) == 0  # not on duty yet
+    on_duty = due + timedelta(hours=2)
+    assert hazards.check_overdue(session, on_duty, CONFIG) == 1
+    [again] = take_announced(session)
+    assert again.type == "hazard.escalated"
+    assert (again.payload["leader_id"], again.payload["level"]) == (bureau.users["leader2"], 1)
+    assert hazard.escalation_level == 1  # the same level, not raised twice
+    escalations = session.scalars(
+        select(HazardAction)
+        .where(HazardAction.hazard_id == hazard.id, HazardAction.action.like("escalated%"))
+        .order_by(HazardAction.at, HazardAction.id)
+    ).all()
+    assert [(a.action, a.note, a.at) for a in escalations] == [
+        ("escalated_to_nobody", "level 1, nobody rostered", due),
+        (
+            "escalated",
+            f"level 1, to leader {bureau.users['leader2']} (nobody was rostered when it was due)",
+            on_duty,
+        ),
+    ]
+    assert hazards.check_overdue(session, on_duty + timedelta(hours=1), CONFIG) == 0  # once only
+    assert take_announced(session) == []
 
 
 def test_a_service_down_for_days_escalates_straight_to_the_level_due_once(

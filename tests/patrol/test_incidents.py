@@ -24,6 +24,7 @@ from tests.bureau import Bureau
 ZONE = ZoneInfo("Asia/Shanghai")
 CLOCKS = ClockConfig()
 K = ClockKind
+CLOCK_KINDS = (K.SCHOOL_PHONE, K.BUREAU_PHONE, K.SCHOOL_WRITTEN, K.BUREAU_WRITTEN)
 
 
 def sh(day: int, hour: int, minute: int = 0) -> datetime:
@@ -43,6 +44,7 @@ def _incident(session: Session, bureau: Bureau, at: datetime, **kwargs: object) 
         "title": "Student injured in the yard",
         "occurred_at": at - timedelta(minutes=5),
         "now": at,
+        "zone": ZONE,
         "by_user": bureau.users["officer1"],
     }
     fields.update(kwargs)
@@ -63,6 +65,7 @@ def _day_and_night(session: Session, bureau: Bureau, day: int) -> None:
             leader_id=bureau.users[leader],
             officer_ids=[bureau.users["officer1"]],
             now=sh(1, 0),
+            zone=ZONE,
         )
 
 
@@ -71,7 +74,9 @@ def test_classifying_major_starts_four_clocks_once(session: Session, bureau: Bur
     assert _clocks(session, incident) == {}
     take_announced(session)
     classified = sh(1, 10, 2)
-    assert incidents.classify(session, incident, Severity.MAJOR, now=classified, by_user=None, clocks=CLOCKS)
+    assert incidents.classify(
+        session, incident, Severity.MAJOR, now=classified, zone=ZONE, by_user=None, clocks=CLOCKS
+    )
     clocks = _clocks(session, incident)
     assert {k: c.deadline - classified for k, c in clocks.items()} == {
         K.SCHOOL_PHONE: timedelta(minutes=15),
@@ -82,11 +87,17 @@ def test_classifying_major_starts_four_clocks_once(session: Session, bureau: Bur
     assert list(clocks) == [K.SCHOOL_PHONE, K.BUREAU_PHONE, K.SCHOOL_WRITTEN, K.BUREAU_WRITTEN]
     assert (incident.severity, incident.classified_at) == (Severity.MAJOR, classified)
     # Again, later: the clocks keep running from the first classification.
-    assert not incidents.classify(session, incident, Severity.MAJOR, now=sh(1, 10, 9), by_user=None, clocks=CLOCKS)
+    assert not incidents.classify(
+        session, incident, Severity.MAJOR, now=sh(1, 10, 9), zone=ZONE, by_user=None, clocks=CLOCKS
+    )
     assert {c.deadline for c in _clocks(session, incident).values()} == {c.deadline for c in clocks.values()}
     assert [e.type for e in take_announced(session)] == ["incident.major"]
-    with pytest.raises(PatrolConflictError, match="is not downgraded"):
-        incidents.classify(session, incident, Severity.GENERAL, now=sh(1, 10, 9), by_user=None, clocks=CLOCKS)
+    with pytest.raises(
+        PatrolConflictError, match=r"classified major at 2026-12-01T10:02\+08:00: .* not downgraded"
+    ):
+        incidents.classify(
+            session, incident, Severity.GENERAL, now=sh(1, 10, 9), zone=ZONE, by_user=None, clocks=CLOCKS
+        )
 
 
 def test_configured_minutes_and_an_incident_created_major(session: Session, bureau: Bureau) -> None:
@@ -99,7 +110,9 @@ def test_configured_minutes_and_an_incident_created_major(session: Session, bure
         K.BUREAU_WRITTEN: sh(1, 10, 12),
     }
     general = _incident(session, bureau, sh(1, 11))
-    assert not incidents.classify(session, general, Severity.GENERAL, now=sh(1, 11), by_user=None, clocks=quick)
+    assert not incidents.classify(
+        session, general, Severity.GENERAL, now=sh(1, 11), zone=ZONE, by_user=None, clocks=quick
+    )
     assert general.classified_at is None and _clocks(session, general) == {}
 
 
@@ -108,19 +121,23 @@ def test_reports_are_marked_done_late_ones_recorded_and_remaining_time_counted(
 ) -> None:
     incident = _incident(session, bureau, sh(1, 10), severity=Severity.MAJOR, clocks=CLOCKS)
     officer = bureau.users["officer1"]
-    incidents.mark_done(session, incident, K.SCHOOL_PHONE, now=sh(1, 10, 14), by_user=officer, note="王校长来电")
-    incidents.mark_done(session, incident, K.BUREAU_PHONE, now=sh(1, 10, 21), by_user=officer)
+    incidents.mark_done(
+        session, incident, K.SCHOOL_PHONE, now=sh(1, 10, 14), zone=ZONE, by_user=officer, note="王校长来电"
+    )
+    incidents.mark_done(session, incident, K.BUREAU_PHONE, now=sh(1, 10, 21), zone=ZONE, by_user=officer)
     states = {c.kind: incidents.clock_state(c, sh(1, 10, 35)) for c in _clocks(session, incident).values()}
     phone = states[K.SCHOOL_PHONE]
     assert (phone.done, phone.late, phone.seconds_remaining, phone.note) == (True, False, None, "王校长来电")
     assert (states[K.BUREAU_PHONE].done, states[K.BUREAU_PHONE].late) == (True, True)
     assert (states[K.SCHOOL_WRITTEN].late, states[K.SCHOOL_WRITTEN].seconds_remaining) == (True, -300.0)
     assert (states[K.BUREAU_WRITTEN].late, states[K.BUREAU_WRITTEN].seconds_remaining) == (False, 300.0)
-    with pytest.raises(PatrolConflictError, match=r"school_phone report of incident .* was marked done"):
-        incidents.mark_done(session, incident, K.SCHOOL_PHONE, now=sh(1, 10, 36), by_user=officer)
+    with pytest.raises(
+        PatrolConflictError, match=r"school_phone report of incident .* was marked done at 2026-12-01T10:14\+08:00"
+    ):
+        incidents.mark_done(session, incident, K.SCHOOL_PHONE, now=sh(1, 10, 36), zone=ZONE, by_user=officer)
     general = _incident(session, bureau, sh(1, 11))
     with pytest.raises(PatrolNotFoundError, match="has no school_phone clock: only a major incident"):
-        incidents.mark_done(session, general, K.SCHOOL_PHONE, now=sh(1, 11), by_user=officer)
+        incidents.mark_done(session, general, K.SCHOOL_PHONE, now=sh(1, 11), zone=ZONE, by_user=officer)
 
 
 def test_closing_needs_every_report_and_a_closed_incident_takes_nothing_more(
@@ -128,13 +145,13 @@ def test_closing_needs_every_report_and_a_closed_incident_takes_nothing_more(
 ) -> None:
     incident = _incident(session, bureau, sh(1, 10), severity=Severity.MAJOR, clocks=CLOCKS)
     for kind in (K.SCHOOL_PHONE, K.BUREAU_PHONE):
-        incidents.mark_done(session, incident, kind, now=sh(1, 10, 10), by_user=None)
+        incidents.mark_done(session, incident, kind, now=sh(1, 10, 10), zone=ZONE, by_user=None)
     with pytest.raises(
         PatrolConflictError, match="still has reports to make \\(school_written, bureau_written\\)"
     ):
         incidents.close(session, incident, now=sh(1, 10, 30))
     for kind in (K.SCHOOL_WRITTEN, K.BUREAU_WRITTEN):
-        incidents.mark_done(session, incident, kind, now=sh(1, 10, 30), by_user=None)
+        incidents.mark_done(session, incident, kind, now=sh(1, 10, 30), zone=ZONE, by_user=None)
     incidents.close(session, incident, now=sh(1, 12), summary="treated at hospital")
     assert (incident.status, incident.closed_at, incident.summary) == (
         IncidentStatus.CLOSED,
@@ -168,7 +185,7 @@ def test_overdue_clocks_escalate_once_to_the_leader_on_duty_when_they_ran_out(
     assert incidents.check_clocks(session, sh(1, 19, 55)) == 0  # school phone due 19:55: not overdue yet
     # Checked late (20:30): school phone ran out at 19:55 (day shift), bureau phone at 20:00 exactly (night),
     # school written at 20:10 (night); bureau written (20:20) was reported in time.
-    incidents.mark_done(session, incident, K.BUREAU_WRITTEN, now=sh(1, 20, 15), by_user=None)
+    incidents.mark_done(session, incident, K.BUREAU_WRITTEN, now=sh(1, 20, 15), zone=ZONE, by_user=None)
     assert incidents.check_clocks(session, sh(1, 20, 30)) == 3
     leaders = {c.kind: c.escalated_to for c in _clocks(session, incident).values()}
     users = bureau.users
@@ -205,7 +222,9 @@ def test_a_clock_started_at_2350_runs_past_midnight_and_stays_in_that_days_repor
 ) -> None:
     _day_and_night(session, bureau, 1)
     incident = _incident(session, bureau, sh(1, 23, 30))
-    incidents.classify(session, incident, Severity.MAJOR, now=sh(1, 23, 50), by_user=None, clocks=CLOCKS)
+    incidents.classify(
+        session, incident, Severity.MAJOR, now=sh(1, 23, 50), zone=ZONE, by_user=None, clocks=CLOCKS
+    )
     deadlines = {k: c.deadline for k, c in _clocks(session, incident).items()}
     assert deadlines == {
         K.SCHOOL_PHONE: sh(2, 0, 5),
@@ -221,7 +240,7 @@ def test_a_clock_started_at_2350_runs_past_midnight_and_stays_in_that_days_repor
     assert incidents.incidents_of_day(session, date(2026, 12, 2), ZONE) == []
     # Occurred on the 1st and classified after midnight: the 2nd's report.
     late = _incident(session, bureau, sh(1, 23, 58))
-    incidents.classify(session, late, Severity.MAJOR, now=sh(2, 0, 1), by_user=None, clocks=CLOCKS)
+    incidents.classify(session, late, Severity.MAJOR, now=sh(2, 0, 1), zone=ZONE, by_user=None, clocks=CLOCKS)
     session.flush()
     assert incidents.report_day(late, ZONE) == date(2026, 12, 2)
     assert [i.id for i in incidents.incidents_of_day(session, date(2026, 12, 2), ZONE)] == [late.id]
@@ -231,12 +250,51 @@ def test_unrostered_deadlines_fall_back_to_the_leader_on_duty_now_or_nobody(
     session: Session, bureau: Bureau
 ) -> None:
     incident = _incident(session, bureau, sh(1, 6), severity=Severity.MAJOR, clocks=CLOCKS)
+    take_announced(session)
     assert incidents.check_clocks(session, sh(1, 6, 16)) == 1  # nobody rostered, then or now
-    assert _clocks(session, incident)[K.SCHOOL_PHONE].escalated_to is None
-    _day_and_night(session, bureau, 1)  # from 08:00
-    assert incidents.check_clocks(session, sh(1, 8, 1)) == 3
-    assert {c.escalated_to for c in _clocks(session, incident).values()} == {None, bureau.users["leader1"]}
-    assert _clocks(session, incident)[K.BUREAU_WRITTEN].escalated_to == bureau.users["leader1"]
+    phone = _clocks(session, incident)[K.SCHOOL_PHONE]
+    assert (phone.escalated_at, phone.escalated_to) == (sh(1, 6, 16), None)
+    assert [(e.type, e.payload["kind"], e.payload["leader_id"]) for e in take_announced(session)] == [
+        ("clock.overdue", "school_phone", None)
+    ]
+    # Still nobody on duty: not announced again.
+    assert incidents.check_clocks(session, sh(1, 6, 17)) == 0
+    assert take_announced(session) == []
+    _day_and_night(session, bureau, 1)  # from 08:00; the deadlines (06:15 to 06:40) stay unrostered
+    leader1 = bureau.users["leader1"]
+    # The clock escalated to nobody goes again, now to the leader on duty; the other three for the first time.
+    assert incidents.check_clocks(session, sh(1, 8, 1)) == 4
+    assert {k: (c.escalated_to, c.escalated_at) for k, c in _clocks(session, incident).items()} == {
+        kind: (leader1, sh(1, 8, 1)) for kind in CLOCK_KINDS
+    }
+    assert [(e.payload["kind"], e.payload["leader_id"]) for e in take_announced(session)] == [
+        ("school_phone", leader1),
+        ("bureau_phone", leader1),
+        ("school_written", leader1),
+        ("bureau_written", leader1),
+    ]
+    assert incidents.check_clocks(session, sh(1, 8, 2)) == 0  # once only
+    assert take_announced(session) == []
+
+
+def test_a_clock_escalated_to_nobody_waits_for_a_leader_and_a_clock_done_meanwhile_does_not(
+    session: Session, bureau: Bureau
+) -> None:
+    incident = _incident(session, bureau, sh(1, 6), severity=Severity.MAJOR, clocks=CLOCKS)
+    assert incidents.check_clocks(session, sh(1, 6, 41)) == 4  # all four to nobody
+    incidents.mark_done(session, incident, K.SCHOOL_PHONE, now=sh(1, 7), zone=ZONE, by_user=None)
+    take_announced(session)
+    _day_and_night(session, bureau, 1)
+    assert incidents.check_clocks(session, sh(1, 7, 59)) == 0  # rostered from 08:00, nobody on duty yet
+    assert incidents.check_clocks(session, sh(1, 8)) == 3  # the one reported meanwhile is left alone
+    clocks = _clocks(session, incident)
+    assert clocks[K.SCHOOL_PHONE].escalated_to is None
+    assert {clocks[k].escalated_to for k in CLOCK_KINDS if k is not K.SCHOOL_PHONE} == {bureau.users["leader1"]}
+    assert sorted(str(e.payload["kind"]) for e in take_announced(session)) == [
+        "bureau_phone",
+        "bureau_written",
+        "school_written",
+    ]
 
 
 def test_an_incident_from_an_event_takes_its_school_and_time(session: Session, bureau: Bureau) -> None:
@@ -252,7 +310,7 @@ def test_an_incident_from_an_event_takes_its_school_and_time(session: Session, b
     session.add(event)
     session.flush()
     facts = StoredFleetFacts()
-    incident = incidents.incident_from_event(session, facts, event.id, now=sh(1, 7, 40), by_user=None)
+    incident = incidents.incident_from_event(session, facts, event.id, now=sh(1, 7, 40), zone=ZONE, by_user=None)
     assert (incident.school_id, incident.occurred_at, incident.event_id) == (
         bureau.schools["S22"],
         sh(1, 7, 30),
@@ -264,15 +322,22 @@ def test_an_incident_from_an_event_takes_its_school_and_time(session: Session, b
         Severity.GENERAL,
     )
     with pytest.raises(PatrolConflictError, match=f"already has open incident {incident.id}"):
-        incidents.incident_from_event(session, facts, event.id, now=sh(1, 7, 41), by_user=None)
+        incidents.incident_from_event(session, facts, event.id, now=sh(1, 7, 41), zone=ZONE, by_user=None)
     with pytest.raises(PatrolNotFoundError, match="no event with id 999"):
-        incidents.incident_from_event(session, facts, 999, now=sh(1, 7, 41), by_user=None)
+        incidents.incident_from_event(session, facts, 999, now=sh(1, 7, 41), zone=ZONE, by_user=None)
 
 
 def test_bad_incidents_are_refused(session: Session, bureau: Bureau) -> None:
-    with pytest.raises(PatrolError, match="cannot occur in the future"):
+    future = r"cannot occur in the future \(2026-12-01T11:00\+08:00 is after 2026-12-01T10:00\+08:00\)"
+    with pytest.raises(PatrolError, match=future):
         incidents.create_incident(
-            session, school_id=bureau.schools["S11"], title="x", occurred_at=sh(1, 11), now=sh(1, 10), by_user=None
+            session,
+            school_id=bureau.schools["S11"],
+            title="x",
+            occurred_at=sh(1, 11),
+            now=sh(1, 10),
+            zone=ZONE,
+            by_user=None,
         )
     with pytest.raises(PatrolError, match="needs a timezone"):
         incidents.create_incident(
@@ -281,6 +346,7 @@ def test_bad_incidents_are_refused(session: Session, bureau: Bureau) -> None:
             title="x",
             occurred_at=datetime(2026, 12, 1, 9),
             now=sh(1, 10),
+            zone=ZONE,
             by_user=None,
         )
     with pytest.raises(PatrolError, match="an incident title needs text"):

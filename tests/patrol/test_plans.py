@@ -17,6 +17,7 @@ from config.patrol import HazardConfig
 from config.rules import CalendarConfig, DateRange
 from kernel.announce import take_announced
 from kernel.calendar import SchoolCalendar
+from kernel.db import session_scope
 from patrol.camera_sets import CameraSet
 from patrol.errors import PatrolConflictError, PatrolError
 from patrol.hazards import HazardRequest
@@ -31,6 +32,7 @@ from patrol.plans import (
     local_instant,
     mark_missed,
     next_window,
+    plan_calendar,
     update_plan,
     window_on,
 )
@@ -381,6 +383,42 @@ def test_a_task_not_done_in_its_window_is_missed_and_reported(session: Session, 
         verdict(session, bureau, task, "S12-GATE", at(day, 22, 31))
 
 
+def test_a_task_completed_just_before_mark_missed_is_not_marked_missed(bureau: Bureau) -> None:
+    """The last verdict commits (10:29:59 in spirit: just before the window closed) between what mark_missed's
+    session has read and its update: the task stays done and nothing is announced missed."""
+    day = date(2026, 12, 1)
+    with session_scope(bureau.factory) as setup:
+        task_id = _evening_task(setup).id
+        verdict(setup, bureau, setup.get_one(PatrolTask, task_id), "S11-GATE", at(day, 22, 5))
+    last_verdict = at(day, 22, 29) + timedelta(seconds=59)
+    late = at(day, 22, 30) + timedelta(seconds=1)
+    raced: list[str] = []
+
+    def verdict_first(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if raced or not statement.lstrip().upper().startswith("UPDATE PATROL_TASKS"):
+            return
+        raced.append(statement)  # once: the verdict's own update comes through here too
+        with session_scope(bureau.factory) as other:
+            done = verdict(other, bureau, other.get_one(PatrolTask, task_id), "S12-GATE", last_verdict)
+            assert done.completed
+
+    engine = bureau.factory.kw["bind"]
+    with bureau.factory() as session:
+        stale = session.get_one(PatrolTask, task_id)  # read while still pending
+        assert stale.status is TaskStatus.PENDING
+        event.listen(engine, "before_cursor_execute", verdict_first)
+        try:
+            assert mark_missed(session, late) == 0
+        finally:
+            event.remove(engine, "before_cursor_execute", verdict_first)
+        assert take_announced(session) == []
+        session.commit()
+    assert raced, "mark_missed updated no task"
+    with bureau.factory() as fresh:
+        task = fresh.get_one(PatrolTask, task_id)
+        assert (task.status, task.completed_at, task.missed_at) == (TaskStatus.DONE, last_verdict, None)
+
+
 def test_an_abnormal_verdict_opens_a_hazard(session: Session, bureau: Bureau) -> None:
     task = _evening_task(session)
     now = at(date(2026, 12, 1), 22, 5)
@@ -431,21 +469,34 @@ def test_bad_snapshots_and_notes_are_refused(session: Session, bureau: Bureau) -
 # --- camera-set and plan changes ------------------------------------------------------------------------------
 
 
-def test_a_camera_set_change_leaves_existing_tasks_alone(session: Session, bureau: Bureau) -> None:
+def test_a_camera_set_change_rebuilds_the_unopened_tasks_and_leaves_opened_ones(
+    session: Session, bureau: Bureau
+) -> None:
     gates = plan(session)
     day = date(2026, 12, 1)
+    shift = add_shift(session, bureau, at(day + timedelta(days=1), 6), at(day + timedelta(days=1), 18), "day")
     create_due_tasks(session, at(day, 6), ahead=AHEAD, calendar=CALENDAR)
     before = tasks_of(session, gates.id)
     assert [item_count(session, t.id) for t in before] == [3, 3]
     session.get_one(Camera, bureau.cameras["S11-GATE"]).enabled = False
     all_gates = CameraSet(districts=("D1", "D2"), scene_types=(SceneType.GATE,))
-    update_plan(session, gates.id, spec(camera_set=all_gates), now=at(day, 6, 30), calendar=CALENDAR)
-    assert [t.id for t in tasks_of(session, gates.id)] == [t.id for t in before]
-    assert [item_count(session, t.id) for t in before] == [3, 3]
-    create_due_tasks(session, at(day, 10), ahead=timedelta(hours=48), calendar=CALENDAR)
+    # 07:30: today's window has opened, tomorrow's not.
+    change = update_plan(session, gates.id, spec(camera_set=all_gates), now=at(day, 7, 30), calendar=CALENDAR)
+    assert (change.withdrawn, change.rebuilt) == (0, 1)
     after = tasks_of(session, gates.id)
-    assert [t.day for t in after] == [day, day + timedelta(days=1), day + timedelta(days=2)]
-    assert item_count(session, after[-1].id) == 5  # six gates, one disabled
+    assert [t.id for t in after] == [t.id for t in before]  # the same tasks, shift and window
+    assert after[1].shift_id == shift.id
+    assert [item_count(session, t.id) for t in after] == [3, 5]  # six gates, one disabled
+    codes = session.scalars(
+        select(Camera.code)
+        .join(PatrolTaskItem, PatrolTaskItem.camera_id == Camera.id)
+        .where(PatrolTaskItem.task_id == after[1].id)
+        .order_by(PatrolTaskItem.position)
+    ).all()
+    assert codes == ["S12-GATE", "S13-GATE", "S21-GATE", "S22-GATE", "S23-GATE"]
+    # Saved again with the same set: nothing is rebuilt.
+    same = update_plan(session, gates.id, spec(camera_set=all_gates), now=at(day, 7, 40), calendar=CALENDAR)
+    assert (same.withdrawn, same.rebuilt) == (0, 0)
 
 
 def test_a_schedule_change_withdraws_unopened_tasks_it_no_longer_has(session: Session) -> None:
@@ -453,20 +504,18 @@ def test_a_schedule_change_withdraws_unopened_tasks_it_no_longer_has(session: Se
     day = date(2026, 12, 1)
     create_due_tasks(session, at(day, 6), ahead=AHEAD, calendar=CALENDAR)
     now = at(day, 7, 30)  # today's task has opened, tomorrow's not
-    _, withdrawn = update_plan(
-        session, gates.id, spec(start=time(7, 15), end=time(8, 15)), now=now, calendar=CALENDAR
-    )
-    assert withdrawn == 1
+    change = update_plan(session, gates.id, spec(start=time(7, 15), end=time(8, 15)), now=now, calendar=CALENDAR)
+    assert (change.withdrawn, change.rebuilt) == (1, 0)
     create_due_tasks(session, now, ahead=AHEAD, calendar=CALENDAR)
     tasks = tasks_of(session, gates.id)
     assert [(t.day, t.window_start) for t in tasks] == [
         (day, at(day, 7)),
         (day + timedelta(days=1), at(day + timedelta(days=1), 7, 15)),
     ]
-    _, withdrawn = update_plan(
+    change = update_plan(
         session, gates.id, spec(start=time(7, 15), end=time(8, 15), enabled=False), now=now, calendar=CALENDAR
     )
-    assert withdrawn == 1 and len(tasks_of(session, gates.id)) == 1
+    assert change.withdrawn == 1 and len(tasks_of(session, gates.id)) == 1
 
 
 def test_a_plan_whose_cameras_went_away_can_be_disabled_but_not_enabled(session: Session, bureau: Bureau) -> None:
@@ -478,7 +527,7 @@ def test_a_plan_whose_cameras_went_away_can_be_disabled_but_not_enabled(session:
             session, listed.id, spec(camera_set=CameraSet(cameras=("S11-GATE",))), now=now, calendar=CALENDAR
         )
     off = spec(camera_set=CameraSet(cameras=("S11-GATE",)), enabled=False)
-    assert update_plan(session, listed.id, off, now=now, calendar=CALENDAR)[0].enabled is False
+    assert update_plan(session, listed.id, off, now=now, calendar=CALENDAR).plan.enabled is False
 
 
 def test_a_plan_with_opened_tasks_is_kept(session: Session) -> None:
@@ -496,6 +545,15 @@ def test_a_plan_with_opened_tasks_is_kept(session: Session) -> None:
 
 
 # --- daylight saving ---------------------------------------------------------------------------------------------
+
+
+def test_plan_local_times_are_in_the_instance_timezone_and_school_days_from_the_calendar() -> None:
+    calendar = plan_calendar(CALENDAR.config, "America/New_York")
+    assert calendar.zone == NY and CALENDAR.zone == SH
+    assert not calendar.is_school_day(HOLIDAY) and calendar.is_school_day(MAKE_UP_SATURDAY)
+    window = window_on(Schedule(DayRule.SCHOOL_DAYS, frozenset(), time(7), time(8)), MAKE_UP_SATURDAY, calendar)
+    assert window is not None and window.start == at(MAKE_UP_SATURDAY, 7, zone=NY)
+    assert plan_calendar(CALENDAR.config, "Asia/Shanghai").config is CALENDAR.config
 
 
 def test_local_times_across_daylight_saving_changes() -> None:

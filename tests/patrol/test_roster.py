@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from config.rules import CalendarConfig
 from patrol import roster
+from patrol.camera_sets import CameraSet
 from patrol.errors import PatrolConflictError, PatrolError, PatrolNotFoundError
+from patrol.models import DayRule
+from patrol.plans import PlanSpec, create_due_tasks, create_plan, plan_calendar
 from patrol.roster import ShiftPattern
-from patrol.tables import DutyShift
+from patrol.tables import DutyShift, PatrolTask
 from tests.bureau import Bureau
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -38,6 +43,7 @@ def _shift(session: Session, bureau: Bureau, start: datetime, end: datetime, lea
         leader_id=bureau.users[leader],
         officer_ids=[bureau.users["officer1"], bureau.users["officer2"]],
         now=NOW,
+        zone=ZONE,
         label="",
     )
 
@@ -66,7 +72,8 @@ def test_on_duty_from_the_start_until_just_before_the_end(session: Session, bure
 
 def test_an_overlapping_shift_is_refused_naming_the_other(session: Session, bureau: Bureau) -> None:
     day = _shift(session, bureau, sh(1, 8), sh(1, 20))
-    with pytest.raises(PatrolConflictError, match=f"would overlap shift {day.id}, 2026-12-01T00:00:00"):
+    local = r"2026-12-01T08:00\+08:00 to 2026-12-01T20:00\+08:00"  # local times, as people read them
+    with pytest.raises(PatrolConflictError, match=f"would overlap shift {day.id}, {local}"):
         _shift(session, bureau, sh(1, 19), sh(2, 7))
     with pytest.raises(PatrolConflictError, match=f"shift {day.id}"):
         _shift(session, bureau, sh(1, 9), sh(1, 10))  # inside
@@ -97,6 +104,7 @@ def test_bad_shifts_are_refused(
             leader_id=bureau.users["leader1"],
             officer_ids=[bureau.users[o] for o in officers],
             now=NOW,
+            zone=ZONE,
         )
 
 
@@ -165,7 +173,7 @@ def test_past_shifts_are_kept_and_others_replaced_or_deleted(session: Session, b
     future = _shift(session, bureau, sh(1, 20), sh(2, 8))
     later = sh(1, 21)
     with pytest.raises(PatrolConflictError, match="has ended: a past shift is kept"):
-        roster.delete_shift(session, past.id, now=later)
+        roster.delete_shift(session, past.id, now=later, zone=ZONE)
     with pytest.raises(PatrolConflictError, match=f"would overlap shift {past.id}"):
         roster.replace_shift(
             session,
@@ -175,6 +183,7 @@ def test_past_shifts_are_kept_and_others_replaced_or_deleted(session: Session, b
             leader_id=bureau.users["leader2"],
             officer_ids=[bureau.users["officer2"]],
             now=later,
+            zone=ZONE,
         )
     roster.replace_shift(
         session,
@@ -184,6 +193,7 @@ def test_past_shifts_are_kept_and_others_replaced_or_deleted(session: Session, b
         leader_id=bureau.users["leader2"],
         officer_ids=[bureau.users["officer2"]],
         now=later,
+        zone=ZONE,
         label="night",
     )
     duty = roster.on_duty(session, sh(2, 8, 30))
@@ -192,11 +202,13 @@ def test_past_shifts_are_kept_and_others_replaced_or_deleted(session: Session, b
         (bureau.users["officer2"],),
         "night",
     )
-    roster.write_handover(session, future.id, author_id=bureau.users["officer2"], text="all quiet", now=later)
-    roster.delete_shift(session, future.id, now=later)
+    roster.write_handover(
+        session, future.id, author_id=bureau.users["officer2"], text="all quiet", now=later, zone=ZONE
+    )
+    roster.delete_shift(session, future.id, now=later, zone=ZONE)
     assert roster.on_duty(session, sh(2, 0)) is None
     with pytest.raises(PatrolNotFoundError, match=f"no shift with id {future.id}"):
-        roster.delete_shift(session, future.id, now=later)
+        roster.delete_shift(session, future.id, now=later, zone=ZONE)
 
 
 def test_handover_notes_are_written_by_the_shift_on_duty_and_acknowledged_by_the_next(
@@ -211,27 +223,106 @@ def test_handover_notes_are_written_by_the_shift_on_duty_and_acknowledged_by_the
         leader_id=users["leader2"],
         officer_ids=[users["officer2"]],
         now=NOW,
+        zone=ZONE,
     )
     first = roster.write_handover(
-        session, day.id, author_id=users["officer1"], text=" S12 gate camera down ", now=sh(1, 19)
+        session, day.id, author_id=users["officer1"], text=" S12 gate camera down ", now=sh(1, 19), zone=ZONE
     )
     second = roster.write_handover(
-        session, day.id, author_id=users["leader1"], text="hazard 3 due", now=sh(1, 19, 30)
+        session, day.id, author_id=users["leader1"], text="hazard 3 due", now=sh(1, 19, 30), zone=ZONE
     )
     assert first.text == "S12 gate camera down"
     with pytest.raises(PatrolConflictError, match="is not on duty now"):
-        roster.write_handover(session, day.id, author_id=users["officer1"], text="late", now=sh(1, 20))
+        roster.write_handover(session, day.id, author_id=users["officer1"], text="late", now=sh(1, 20), zone=ZONE)
     with pytest.raises(PatrolConflictError, match=f"user {users['inspector']} is not on shift {day.id}"):
-        roster.write_handover(session, day.id, author_id=users["inspector"], text="x", now=sh(1, 19))
+        roster.write_handover(session, day.id, author_id=users["inspector"], text="x", now=sh(1, 19), zone=ZONE)
     with pytest.raises(PatrolError, match="needs text"):
-        roster.write_handover(session, day.id, author_id=users["officer1"], text=" ", now=sh(1, 19))
+        roster.write_handover(session, day.id, author_id=users["officer1"], text=" ", now=sh(1, 19), zone=ZONE)
     with pytest.raises(PatrolConflictError, match=f"is not on shift {night.id}.*the shift taking over"):
-        roster.acknowledge_handover(session, first.id, user_id=users["officer1"], now=sh(1, 20))
-    roster.acknowledge_handover(session, first.id, user_id=users["officer2"], now=sh(1, 20, 5))
+        roster.acknowledge_handover(session, first.id, user_id=users["officer1"], now=sh(1, 20), zone=ZONE)
+    roster.acknowledge_handover(session, first.id, user_id=users["officer2"], now=sh(1, 20, 5), zone=ZONE)
     assert (first.acknowledged_by, first.acknowledged_at) == (users["officer2"], sh(1, 20, 5))
-    with pytest.raises(PatrolConflictError, match=f"handover note {first.id} was acknowledged"):
-        roster.acknowledge_handover(session, first.id, user_id=users["leader2"], now=sh(1, 20, 6))
+    with pytest.raises(
+        PatrolConflictError, match=rf"handover note {first.id} was acknowledged at 2026-12-01T20:05\+08:00"
+    ):
+        roster.acknowledge_handover(session, first.id, user_id=users["leader2"], now=sh(1, 20, 6), zone=ZONE)
     assert [n.id for n in roster.handovers_of(session, day.id)] == [first.id, second.id]
-    late_note = roster.write_handover(session, night.id, author_id=users["leader2"], text="end", now=sh(2, 7))
+    late_note = roster.write_handover(
+        session, night.id, author_id=users["leader2"], text="end", now=sh(2, 7), zone=ZONE
+    )
     with pytest.raises(PatrolConflictError, match=f"no shift follows shift {night.id}"):
-        roster.acknowledge_handover(session, late_note.id, user_id=users["officer1"], now=sh(2, 8))
+        roster.acknowledge_handover(session, late_note.id, user_id=users["officer1"], now=sh(2, 8), zone=ZONE)
+
+
+# --- the shifts of patrol tasks ---------------------------------------------------------------------------------
+
+
+def _evening_tasks(session: Session) -> tuple[int, int]:
+    """The 22:00–22:30 tasks of December 1 and 2 (created at noon on the 1st)."""
+    evening = create_plan(
+        session,
+        PlanSpec(
+            name="evening",
+            camera_set=CameraSet(cameras=("S11-GATE",)),
+            day_rule=DayRule.EVERY_DAY,
+            start=time(22),
+            end=time(22, 30),
+        ),
+        now=NOW,
+    )
+    calendar = plan_calendar(CalendarConfig(), "Asia/Shanghai")
+    create_due_tasks(session, sh(1, 12), ahead=timedelta(hours=36), calendar=calendar)
+    first, second = session.scalars(
+        select(PatrolTask.id).where(PatrolTask.plan_id == evening.id).order_by(PatrolTask.window_start)
+    )
+    return first, second
+
+
+def _shift_of(session: Session, task_id: int) -> int | None:
+    return session.scalar(select(PatrolTask.shift_id).where(PatrolTask.id == task_id))
+
+
+def _change(
+    session: Session, bureau: Bureau, shift: DutyShift, start: datetime, end: datetime, now: datetime
+) -> None:
+    roster.replace_shift(
+        session,
+        shift.id,
+        starts_at=start,
+        ends_at=end,
+        leader_id=shift.leader_id,
+        officer_ids=[bureau.users["officer1"]],
+        now=now,
+        zone=ZONE,
+    )
+
+
+def test_roster_changes_hand_unopened_tasks_to_the_shift_covering_them(session: Session, bureau: Bureau) -> None:
+    evening = _shift(session, bureau, sh(1, 20), sh(2, 0))
+    today, tomorrow = _evening_tasks(session)
+    assert (_shift_of(session, today), _shift_of(session, tomorrow)) == (evening.id, None)
+    noon = sh(1, 12)
+    _change(session, bureau, evening, sh(1, 20), sh(1, 21), noon)  # no longer covers 22:00
+    assert _shift_of(session, today) is None
+    late = _shift(session, bureau, sh(1, 21), sh(2, 2))  # rostered in its time: its task at once
+    assert _shift_of(session, today) == late.id
+    _change(session, bureau, late, sh(1, 21), sh(3, 0), noon)  # now covers tomorrow's 22:00 too
+    assert (_shift_of(session, today), _shift_of(session, tomorrow)) == (late.id, late.id)
+    opened = sh(1, 22, 10)  # today's window has opened: its task keeps the shift it had
+    _change(session, bureau, late, sh(1, 22, 15), sh(2, 20), opened)
+    assert (_shift_of(session, today), _shift_of(session, tomorrow)) == (late.id, None)
+    _change(session, bureau, late, sh(1, 22, 15), sh(3, 0), opened)
+    assert _shift_of(session, tomorrow) == late.id
+    roster.delete_shift(session, late.id, now=opened, zone=ZONE)
+    assert (_shift_of(session, today), _shift_of(session, tomorrow)) == (None, None)
+
+
+def test_generated_shifts_take_the_unopened_tasks_in_their_time(session: Session, bureau: Bureau) -> None:
+    today, tomorrow = _evening_tasks(session)
+    users = bureau.users
+    pattern = ShiftPattern((time(8), time(20)), ((users["officer1"],),), (users["leader1"],))
+    result = roster.generate_shifts(
+        session, first_day=date(2026, 12, 1), days=2, pattern=pattern, zone=ZONE, now=sh(1, 12)
+    )
+    nights = [s.id for s in result.created if s.starts_at.astimezone(ZONE).hour == 20]
+    assert [_shift_of(session, today), _shift_of(session, tomorrow)] == nights

@@ -66,7 +66,9 @@ def test_a_major_incident_runs_its_clocks_until_every_report_is_made(
     late = done(api, iid, "bureau_phone", "报市政府总值班室")
     assert late.status_code == 200 and (late.json()["done"], late.json()["late"]) == (True, True)
     assert late.json()["seconds_remaining"] is None
-    assert done(api, iid, "bureau_phone").status_code == 409
+    twice = done(api, iid, "bureau_phone")
+    assert twice.status_code == 409  # in local time, as the officer reads it
+    assert "was marked done at 2026-12-01T10:27+08:00" in twice.json()["detail"]
     assert api.post(f"/api/incidents/{iid}/close", json={}).status_code == 403  # an officer: major
     login(api, "leader1")
     open_clocks = api.post(f"/api/incidents/{iid}/close", json={})
@@ -110,7 +112,8 @@ def test_bad_requests_and_missing_things(api: TestClient) -> None:
     iid = file_incident(api).json()["id"]
     assert file_incident(api, occurred_at="2026-12-01T09:50:00").status_code == 422  # naive
     future = file_incident(api, occurred_at="2026-12-01T11:00:00+08:00")
-    assert future.status_code == 422 and "cannot occur in the future" in future.json()["detail"]
+    assert future.status_code == 422
+    assert "cannot occur in the future (2026-12-01T11:00+08:00 is after 2026-12-01T10:00+08:00)" in future.text
     assert file_incident(api, school_code="S99").status_code == 404
     assert file_incident(api, title=None).status_code == 422
     assert file_incident(api, event_id=3).status_code == 422  # event_id with school and time
@@ -126,6 +129,7 @@ def test_bad_requests_and_missing_things(api: TestClient) -> None:
     assert classify(api, iid).status_code == 200
     downgrade = classify(api, iid, "general")
     assert downgrade.status_code == 409 and "is not downgraded" in downgrade.json()["detail"]
+    assert "classified major at 2026-12-01T10:00+08:00" in downgrade.json()["detail"]
     assert api.get("/api/incidents/999").status_code == 404
 
 

@@ -14,9 +14,8 @@ from sqlalchemy import select
 from config import Settings
 from ingest.thumbnails import MemoryThumbnailStore, Thumbnail, encode_jpeg
 from kernel.bus import InMemoryBus
-from kernel.calendar import SchoolCalendar
 from kernel.db import session_scope
-from patrol.plans import create_due_tasks, mark_missed
+from patrol.plans import create_due_tasks, mark_missed, plan_calendar
 from patrol.tables import DutyShift, DutyShiftOfficer, Hazard, PatrolTask
 from tests.bureau import Bureau, ManualClock, login
 
@@ -34,9 +33,8 @@ JPEG = encode_jpeg(np.full((180, 320, 3), 120, np.uint8))
 def create_tasks(bureau: Bureau, settings: Settings, clock: ManualClock) -> list[int]:
     """What the patrol service does: create the due tasks (and commit)."""
     with session_scope(bureau.factory) as session:
-        create_due_tasks(
-            session, clock(), ahead=timedelta(hours=2), calendar=SchoolCalendar(settings.analytics.calendar)
-        )
+        calendar = plan_calendar(settings.analytics.calendar, settings.instance.timezone)
+        create_due_tasks(session, clock(), ahead=timedelta(hours=2), calendar=calendar)
         return list(session.scalars(select(PatrolTask.id).order_by(PatrolTask.id)))
 
 
@@ -139,7 +137,12 @@ def test_a_verdict_keeps_the_uploaded_snapshot_or_the_thumbnail(
     assert uploaded.status_code == 200, uploaded.text
     body = uploaded.json()
     assert body["snapshot"] == "uploaded" and body["task_completed"] is False
-    assert body["item"]["checked_by_name"] == "Officer1" and body["task"]["cameras_done"] == 1
+    assert body["item"]["checked_by"] == {
+        "id": bureau.users["officer1"],
+        "username": "officer1",
+        "display_name": "Officer1",
+    }
+    assert body["task"]["cameras_done"] == 1
     picture = api.get(body["item"]["snapshot_url"])
     assert picture.status_code == 200 and picture.content == JPEG
     assert picture.headers["content-type"] == "image/jpeg"
@@ -165,7 +168,8 @@ def test_a_verdict_keeps_the_uploaded_snapshot_or_the_thumbnail(
     assert detail["cameras_done"] == detail["cameras_total"] == 2
     # Replaced inside the window, with no upload and no thumbnail: none kept, and the answer says so.
     bare = post_verdict(api, task_id, "S11-GATE", note="checked again").json()
-    assert bare["snapshot"] == "none" and "no thumbnail of camera 'S11-GATE'" in bare["snapshot_detail"]
+    assert bare["snapshot"] == "none"
+    assert bare["snapshot_detail"] == "no snapshot uploaded and no thumbnail of camera 'S11-GATE' yet"
     assert bare["item"]["snapshot_url"] is None and bare["item"]["note"] == "checked again"
     assert api.get(f"/api/patrol-tasks/{task_id}/items/S11-GATE/snapshot.jpg").status_code == 404
 
@@ -190,7 +194,19 @@ def test_bad_verdicts_are_refused(api: TestClient, bureau: Bureau, settings: Set
         api, now_id, "S11-GATE", verdict="abnormal", open_hazard="true", hazard_deadline="2026-12-09T10:00"
     )
     assert naive.status_code == 422 and "UTC offset" in naive.json()["detail"]
-    assert post_verdict(api, now_id, "S11-GATE", hazard_title="x").status_code == 422
+    for field, value in (
+        ("hazard_title", "x"),
+        ("hazard_deadline", "2026-12-09T10:00+08:00"),
+        ("hazard_severity", "major"),
+    ):
+        fields: dict[str, Any] = {"verdict": "abnormal", field: value}
+        alone = post_verdict(api, now_id, "S11-GATE", **fields)
+        assert alone.status_code == 422, field
+        assert alone.json()["detail"] == f"{field}: the hazard fields are given only with open_hazard=true"
+    both = post_verdict(api, now_id, "S11-GATE", hazard_title="x", hazard_severity="general").json()["detail"]
+    assert both.startswith("hazard_title, hazard_severity:")
+    normal = post_verdict(api, now_id, "S11-GATE", open_hazard="true")
+    assert normal.status_code == 422 and "only an abnormal verdict opens a hazard" in normal.json()["detail"]
     early = post_verdict(api, early_id, "S11-GATE")
     assert early.status_code == 409 and "opens at 2026-12-01T11:30+08:00" in early.json()["detail"]
     detail = api.get(f"/api/patrol-tasks/{now_id}").json()
@@ -217,23 +233,63 @@ def test_a_missed_task_is_listed_and_the_shift_sees_its_tasks(
     login(api, "officer1")
     assert post_verdict(api, task_id, "S11-GATE").status_code == 200
     mine = api.get("/api/patrol-tasks", params={"mine": "true"}).json()
-    assert [(t["id"], t["shift_id"], t["status"]) for t in mine] == [(task_id, shift_id, "pending")]
+    assert (mine["total"], mine["offset"], mine["limit"]) == (1, 0, 100)
+    assert [(t["id"], t["shift_id"], t["status"]) for t in mine["items"]] == [(task_id, shift_id, "pending")]
     login(api, "officer2")  # not on the shift
-    assert api.get("/api/patrol-tasks", params={"mine": "true"}).json() == []
+    off_duty = api.get("/api/patrol-tasks", params={"mine": "true", "limit": 5}).json()
+    assert off_duty == {"total": 0, "offset": 0, "limit": 5, "items": []}
     clock.advance(hours=1)  # 11:00: the window has closed
     late = post_verdict(api, task_id, "S12-GATE")
     assert late.status_code == 409 and "closed" in late.json()["detail"]
     with session_scope(bureau.factory) as session:
         assert mark_missed(session, clock()) == 1
-    missed = api.get("/api/patrol-tasks", params={"status": "missed", "day": "2026-12-01"}).json()
+    missed = api.get("/api/patrol-tasks", params={"status": "missed", "day": "2026-12-01"}).json()["items"]
     assert [(t["id"], t["plan_name"], t["cameras_done"], t["cameras_total"]) for t in missed] == [
         (task_id, "校门巡查", 1, 2)
     ]
     assert missed[0]["missed_at"] == "2026-12-01T03:00:00Z"
-    assert api.get("/api/patrol-tasks", params={"status": "pending"}).json() == []
-    assert api.get("/api/patrol-tasks", params={"day": "2026-12-02"}).json() == []
+    assert api.get("/api/patrol-tasks", params={"status": "pending"}).json()["total"] == 0
+    assert api.get("/api/patrol-tasks", params={"day": "2026-12-02"}).json()["items"] == []
     assert api.get("/api/patrol-tasks/9999").status_code == 404
     login(api, "admin")  # a plan with a task that has opened is kept
     plan_id = missed[0]["plan_id"]
     kept = api.delete(f"/api/patrol-plans/{plan_id}")
     assert kept.status_code == 409 and "disable the plan instead" in kept.json()["detail"]
+
+
+def test_tasks_are_listed_a_page_at_a_time(
+    api: TestClient, bureau: Bureau, settings: Settings, clock: ManualClock
+) -> None:
+    for n, (start, end) in enumerate((("09:30", "11:00"), ("11:30", "12:00"), ("10:30", "11:30"))):
+        new_plan(api, name=f"plan {n}", start=start, end=end)
+    ids = create_tasks(bureau, settings, clock)
+    login(api, "auditor")  # everybody reads
+    first = api.get("/api/patrol-tasks", params={"limit": 2}).json()
+    assert (first["total"], first["offset"], first["limit"], len(first["items"])) == (3, 0, 2, 2)
+    rest = api.get("/api/patrol-tasks", params={"limit": 2, "offset": 2}).json()
+    assert (rest["total"], rest["offset"], [t["plan_name"] for t in rest["items"]]) == (3, 2, ["plan 0"])
+    newest_first = [t["id"] for t in first["items"] + rest["items"]]
+    assert sorted(newest_first) == ids and newest_first[0] == ids[1]  # the 11:30 window first
+    assert api.get("/api/patrol-tasks", params={"offset": -1}).status_code == 422
+    assert api.get("/api/patrol-tasks", params={"limit": 0}).status_code == 422
+
+
+def test_a_new_camera_set_reaches_the_tasks_not_open_yet(
+    api: TestClient, bureau: Bureau, settings: Settings, clock: ManualClock
+) -> None:
+    opened = new_plan(api)  # 09:30-11:00: open now
+    later = new_plan(api, name="later", start="11:30", end="12:00")
+    open_id, later_id = create_tasks(bureau, settings, clock)
+    login(api, "admin")
+    for plan in (opened, later):
+        body = PLAN | {"name": plan["name"], "start": plan["start"], "end": plan["end"]}
+        changed = api.put(f"/api/patrol-plans/{plan['id']}", json=body | {"camera_set": {"schools": ["S13"]}})
+        assert changed.status_code == 200, changed.text
+    cameras = {
+        task_id: [i["camera_code"] for i in api.get(f"/api/patrol-tasks/{task_id}").json()["items"]]
+        for task_id in (open_id, later_id)
+    }
+    assert cameras == {
+        open_id: ["S11-GATE", "S12-GATE"],  # open already: kept as it was
+        later_id: ["S13-CORR", "S13-DORM", "S13-GATE", "S13-YARD"],
+    }

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
-from tests.bureau import ManualClock, login
+from config import Settings
+from kernel.db import session_scope
+from patrol.plans import create_due_tasks, plan_calendar
+from tests.bureau import Bureau, ManualClock, login
 
 ZONE = ZoneInfo("Asia/Shanghai")
 
@@ -90,7 +93,9 @@ def test_roster_writes_need_an_administrator(api: TestClient) -> None:
 def test_bad_shifts_are_refused_with_the_reason(api: TestClient) -> None:
     day, _ = day_and_night(api)
     overlap = shift(api, sh(1, 19), sh(1, 21))
-    assert overlap.status_code == 409 and f"would overlap shift {day} (day)" in overlap.json()["detail"]
+    assert overlap.status_code == 409
+    local = "2026-12-01T08:00+08:00 to 2026-12-01T20:00+08:00"  # local times, as the administrator reads them
+    assert overlap.json()["detail"] == f"the shift would overlap shift {day} (day), {local}"
     unknown = shift(api, sh(3, 8), sh(3, 20), leader="nobody", officers=("officer1", "ghost"))
     assert unknown.status_code == 422 and unknown.json()["detail"] == "unknown users: ghost, nobody"
     wrong_leader = shift(api, sh(3, 8), sh(3, 20), leader="officer2")
@@ -170,7 +175,29 @@ def test_handover_notes_from_the_shift_on_duty_to_the_next(api: TestClient, cloc
     acked = api.post(f"/api/roster/handovers/{note_id}/acknowledge")
     assert acked.status_code == 200 and acked.json()["acknowledged_by"]["username"] == "leader2"
     assert acked.json()["acknowledged_at"] == "2026-12-01T12:00:00Z"
-    assert api.post(f"/api/roster/handovers/{note_id}/acknowledge").status_code == 409
+    again = api.post(f"/api/roster/handovers/{note_id}/acknowledge")
+    assert again.status_code == 409 and "acknowledged at 2026-12-01T20:00+08:00" in again.json()["detail"]
     assert api.post("/api/roster/handovers/999/acknowledge").status_code == 404
     notes = api.get(f"/api/roster/shifts/{day}/handovers").json()
     assert [n["text"] for n in notes] == ["S12 gate camera offline since 09:40"]
+
+
+def test_a_changed_or_removed_shift_hands_its_unopened_tasks_on(
+    api: TestClient, bureau: Bureau, settings: Settings, clock: ManualClock
+) -> None:
+    day, _ = day_and_night(api)
+    plan = {"name": "evening", "camera_set": {"cameras": ["S11-GATE"]}, "day_rule": "every_day"}
+    assert api.post("/api/patrol-plans", json=plan | {"start": "19:00", "end": "19:30"}).status_code == 201
+    with session_scope(bureau.factory) as session:
+        calendar = plan_calendar(settings.analytics.calendar, settings.instance.timezone)
+        create_due_tasks(session, clock(), ahead=timedelta(hours=10), calendar=calendar)
+    [task] = api.get("/api/patrol-tasks").json()["items"]
+    assert task["shift_id"] == day
+    shorter = {"starts_at": sh(1, 8), "ends_at": sh(1, 18), "leader": "leader1", "officers": ["officer1"]}
+    assert api.put(f"/api/roster/shifts/{day}", json=shorter).status_code == 200
+    assert api.get(f"/api/patrol-tasks/{task['id']}").json()["shift_id"] is None
+    evening = shift(api, sh(1, 18), sh(1, 20))
+    assert evening.status_code == 201
+    assert api.get(f"/api/patrol-tasks/{task['id']}").json()["shift_id"] == evening.json()["id"]
+    assert api.delete(f"/api/roster/shifts/{evening.json()['id']}").status_code == 204
+    assert api.get(f"/api/patrol-tasks/{task['id']}").json()["shift_id"] is None

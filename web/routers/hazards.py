@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, cast
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, HTTPException, Query, Response, UploadFile, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -23,18 +23,21 @@ from patrol.tables import Hazard, HazardAction, HazardEvidence
 from registry.models import Camera, District, School
 from web.auth import CurrentUser
 from web.deps import AppFacts, AppSettings, Clock, DbSession, UnitOfWork
-from web.models import Role, User
-from web.permissions import DutyUser, LeaderUser, RectifierUser, require_roles
+from web.models import User
+from web.permissions import (
+    HAZARD_FILERS,
+    HAZARD_RECTIFIERS,
+    DutyUser,
+    FilerUser,
+    HazardWorkerUser,
+    LeaderUser,
+    RectifierUser,
+)
 from web.schemas import Page, UserRef, user_refs
 from web.uploads import read_picture
 
 router = APIRouter(prefix="/api", tags=["hazards"])
 
-FILERS = (Role.DUTY_OFFICER, Role.LEADER_ON_DUTY, Role.ADMINISTRATOR, Role.INSPECTOR)
-RECTIFIERS = (Role.SCHOOL_SAFETY_OFFICER, Role.DUTY_OFFICER, Role.LEADER_ON_DUTY, Role.ADMINISTRATOR)
-FilerUser = Annotated[User, Depends(require_roles(*FILERS))]
-WorkerUser = Annotated[User, Depends(require_roles(*FILERS, *RECTIFIERS))]
-"""Everybody who works on hazards (not the auditor)."""
 Row = tuple[Hazard, str, str, str, str | None]
 """A hazard with its school code and name, district code and camera code."""
 Note = Annotated[str, Field(max_length=MAX_NOTE_CHARS, description="What was done or why")]
@@ -57,7 +60,7 @@ def visible(stmt: Select[Row], user: User) -> Select[Row]:
 
 def check_upload(user: User, stage: EvidenceStage) -> None:
     """Before pictures come from whoever files hazards, after pictures from whoever rectifies them."""
-    allowed = FILERS if stage is EvidenceStage.BEFORE else RECTIFIERS
+    allowed = HAZARD_FILERS if stage is EvidenceStage.BEFORE else HAZARD_RECTIFIERS
     if user.role not in allowed:
         names = ", ".join(sorted(r.value for r in allowed))
         raise HTTPException(
@@ -115,7 +118,9 @@ class HazardPublic(BaseModel):
     closed_at: datetime | None = Field(None, description="When it was verified closed")
     reopened: int = Field(ge=0, description="Times reopened")
     reminded_at: datetime | None = Field(None, description="Last overdue reminder")
-    escalation_level: int = Field(ge=0, description="Times escalated to the leader on duty")
+    escalation_level: int = Field(
+        ge=0, description="Escalation level reached (one per escalate_after_h overdue; 0: not escalated)"
+    )
 
 
 class HazardActionPublic(BaseModel):
@@ -123,7 +128,8 @@ class HazardActionPublic(BaseModel):
 
     id: int = Field(description="Action id")
     action: str = Field(
-        description="created, started, submitted, verified, reopened, evidence, note, reminded, escalated"
+        description="created, started, submitted, verified, reopened, evidence, note, reminded, escalated, "
+        "escalated_to_nobody (due while nobody was rostered: made again once a leader is on duty)"
     )
     from_status: HazardStatus | None = Field(None, description="Status before")
     to_status: HazardStatus | None = Field(None, description="Status after")
@@ -420,7 +426,7 @@ def reopen_hazard(
 
 @router.post("/hazards/{hazard_id}/notes", status_code=status.HTTP_201_CREATED, summary="Add a note")
 def add_note(
-    hazard_id: int, body: NoteRequest, work: UnitOfWork, user: WorkerUser, clock: Clock
+    hazard_id: int, body: NoteRequest, work: UnitOfWork, user: HazardWorkerUser, clock: Clock
 ) -> HazardActionPublic:
     """A note on the hazard's history, in any status."""
     now = clock()
@@ -445,7 +451,7 @@ def add_note(
 def upload_evidence(
     hazard_id: int,
     work: UnitOfWork,
-    user: WorkerUser,
+    user: HazardWorkerUser,
     clock: Clock,
     file: Annotated[UploadFile, File(description="A JPEG or PNG picture, at most 5 MiB")],
     stage: Annotated[EvidenceStage, Form(description="before (as found) or after (rectified)")],

@@ -89,7 +89,11 @@ class ClockPublic(BaseModel):
     done_by: UserRef | None = Field(None, description="Who marked it")
     note: str = Field(description="Note of the report")
     escalated_at: datetime | None = Field(None, description="When its lateness was escalated")
-    escalated_to: UserRef | None = Field(None, description="The leader on duty it was escalated to")
+    escalated_to: UserRef | None = Field(
+        None,
+        description="The leader on duty it was escalated to (null with escalated_at: nobody was rostered; it is "
+        "escalated again as soon as a leader is on duty)",
+    )
 
 
 class IncidentPublic(BaseModel):
@@ -253,13 +257,14 @@ def create_incident(
 ) -> IncidentDetail:
     """An incident from an event (its school and start time) or at a school; created major, its clocks start
     now. 409 when the event already has an open incident."""
-    now, clocks = clock(), settings.patrol.clocks
+    now, clocks, zone = clock(), settings.patrol.clocks, _zone(settings)
     if body.event_id is not None:
         incident = incidents.incident_from_event(
             work.session,
             facts,
             body.event_id,
             now=now,
+            zone=zone,
             by_user=user.id,
             title=body.title,
             summary=body.summary,
@@ -277,13 +282,14 @@ def create_incident(
             title=body.title,
             occurred_at=body.occurred_at,
             now=now,
+            zone=zone,
             by_user=user.id,
             summary=body.summary or "",
             severity=body.severity,
             clocks=clocks,
         )
     work.commit()
-    return _detail(work.session, incident, now, _zone(settings))
+    return _detail(work.session, incident, now, zone)
 
 
 @router.get("/incidents", summary="List incidents")
@@ -358,7 +364,13 @@ def classify_incident(
     now = clock()
     incident = incident_for(work.session, incident_id, user, for_update=True)
     incidents.classify(
-        work.session, incident, body.severity, now=now, by_user=user.id, clocks=settings.patrol.clocks
+        work.session,
+        incident,
+        body.severity,
+        now=now,
+        zone=_zone(settings),
+        by_user=user.id,
+        clocks=settings.patrol.clocks,
     )
     work.commit()
     return _detail(work.session, incident, now, _zone(settings))
@@ -366,12 +378,20 @@ def classify_incident(
 
 @router.post("/incidents/{incident_id}/clocks/{kind}/done", summary="Mark a report made")
 def mark_clock_done(
-    incident_id: int, kind: ClockKind, body: ClockDoneRequest, work: UnitOfWork, user: DutyUser, clock: Clock
+    incident_id: int,
+    kind: ClockKind,
+    body: ClockDoneRequest,
+    work: UnitOfWork,
+    user: DutyUser,
+    clock: Clock,
+    settings: AppSettings,
 ) -> ClockPublic:
     """The report of this clock was made; after the deadline it is recorded as late. 409 when already marked."""
     now = clock()
     incident = incident_for(work.session, incident_id, user, for_update=True)
-    done = incidents.mark_done(work.session, incident, kind, now=now, by_user=user.id, note=body.note)
+    done = incidents.mark_done(
+        work.session, incident, kind, now=now, zone=_zone(settings), by_user=user.id, note=body.note
+    )
     work.commit()
     return _clock_public(done, now, user_refs(work.session, [done.done_by, done.escalated_to]))
 

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from ingest.thumbnails import ThumbnailError, ThumbnailStore
 from kernel.calendar import SchoolCalendar
-from patrol.camera_sets import camera_set_from_json, resolve
+from patrol.camera_sets import CameraRef, camera_set_from_json, load_fleet, resolve, select_cameras
 from patrol.hazards import HazardRequest
 from patrol.models import Severity, TaskStatus, Verdict
-from patrol.pictures import JPEG_MAGIC
 from patrol.plan_tasks import MAX_NOTE_CHARS, get_task, record_verdict
 from patrol.plans import (
     PlanSpec,
@@ -26,6 +26,7 @@ from patrol.plans import (
     delete_plan,
     get_plan,
     next_window,
+    plan_calendar,
     plan_spec,
     task_progress,
     update_plan,
@@ -36,14 +37,15 @@ from patrol.tables import PatrolPlan, PatrolTask, PatrolTaskItem
 from registry.models import Camera, School
 from web.auth import CurrentUser
 from web.deps import AppSettings, Clock, DbSession, UnitOfWork
-from web.models import User
 from web.permissions import AdminUser, DutyUser
-from web.uploads import read_picture
+from web.schemas import Page, UserRef, user_refs
+from web.uploads import latest_thumbnail, read_picture
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["patrol-plans"])
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Most rows returned")]
+Offset = Annotated[int, Query(ge=0, description="Rows skipped")]
 SnapshotSource = Literal["uploaded", "thumbnail", "none"]
 
 
@@ -122,8 +124,7 @@ class TaskItemPublic(BaseModel):
     verdict: Verdict | None = Field(None, description="normal or abnormal; null: not checked yet")
     note: str = Field("", description="The officer's note")
     checked_at: datetime | None = Field(None, description="When the verdict was recorded")
-    checked_by: int | None = Field(None, description="User id of the officer")
-    checked_by_name: str | None = Field(None, description="Name of the officer")
+    checked_by: UserRef | None = Field(None, description="The officer who recorded the verdict")
     hazard_id: int | None = Field(None, description="Hazard opened from this verdict")
     snapshot_url: str | None = Field(None, description="The snapshot kept as evidence (JPEG)")
 
@@ -148,21 +149,30 @@ class VerdictPublic(BaseModel):
 
 
 def _calendar(settings: AppSettings) -> SchoolCalendar:
-    return SchoolCalendar(settings.analytics.calendar)
+    """School days from the school calendar, local times in ``instance.timezone``."""
+    return plan_calendar(settings.analytics.calendar, settings.instance.timezone)
 
 
 def _window_public(window: Window | None) -> WindowPublic | None:
     return None if window is None else WindowPublic(day=window.day, start=window.start, end=window.end)
 
 
-def _plan_public(session: Session, plan: PatrolPlan, now: datetime, calendar: SchoolCalendar) -> PlanPublic:
+def _plan_public(
+    session: Session,
+    plan: PatrolPlan,
+    now: datetime,
+    calendar: SchoolCalendar,
+    fleet: Sequence[CameraRef] | None = None,
+) -> PlanPublic:
+    """The API view of a plan; its cameras counted in ``fleet`` when given (one read of the fleet per list)."""
     spec = plan_spec(plan)
+    cameras = select_cameras(fleet, spec.camera_set) if fleet is not None else resolve(session, spec.camera_set)
     upcoming = next_window(Schedule.of(plan), now, calendar) if plan.enabled else None
     return PlanPublic(
         **spec.model_dump(),
         id=plan.id,
         camera_set_description=spec.camera_set.describe(),
-        camera_count=len(resolve(session, spec.camera_set)),
+        camera_count=len(cameras),
         past_midnight_window=spec.past_midnight,
         next_window=_window_public(upcoming),
         created_at=plan.created_at,
@@ -184,7 +194,8 @@ def list_plans(
     if enabled is not None:
         stmt = stmt.where(PatrolPlan.enabled.is_(enabled))
     now, calendar = clock(), _calendar(settings)
-    return [_plan_public(session, plan, now, calendar) for plan in session.scalars(stmt)]
+    fleet = load_fleet(session)
+    return [_plan_public(session, plan, now, calendar, fleet) for plan in session.scalars(stmt)]
 
 
 @router.post("/patrol-plans", status_code=status.HTTP_201_CREATED, summary="Create a patrol plan")
@@ -210,14 +221,20 @@ def get_patrol_plan(
 def update_patrol_plan(
     plan_id: int, body: PlanCreate, work: UnitOfWork, settings: AppSettings, clock: Clock, _admin: AdminUser
 ) -> PlanPublic:
-    """Replace a plan's settings. Tasks already open stay; unopened tasks the plan no longer has are withdrawn;
-    tasks kept keep their cameras (a camera-set change applies to tasks created after it)."""
+    """Replace a plan's settings. Tasks already open stay as they are; unopened tasks the plan no longer has are
+    withdrawn (the patrol service creates the new ones); a new camera set replaces the cameras of the unopened
+    tasks kept."""
     now, calendar = clock(), _calendar(settings)
-    plan, withdrawn = update_plan(work.session, plan_id, body, now=now, calendar=calendar)
+    change = update_plan(work.session, plan_id, body, now=now, calendar=calendar)
     work.commit()
-    if withdrawn:
-        log.info("patrol plan %s changed: %d unopened task(s) withdrawn", plan.id, withdrawn)
-    return _plan_public(work.session, plan, now, calendar)
+    if change.withdrawn or change.rebuilt:
+        log.info(
+            "patrol plan %s changed: %d unopened task(s) withdrawn, %d given the new cameras",
+            change.plan.id,
+            change.withdrawn,
+            change.rebuilt,
+        )
+    return _plan_public(work.session, change.plan, now, calendar)
 
 
 @router.delete("/patrol-plans/{plan_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a patrol plan")
@@ -284,7 +301,6 @@ def _one_task_public(session: Session, task: PatrolTask) -> TaskPublic:
 
 
 def _items(session: Session, task_id: int, camera_code: str | None = None) -> list[TaskItemPublic]:
-    checker = aliased(User)
     # Columns, not rows: the snapshots stay in the database (a bureau-wide task has thousands of cameras).
     stmt = (
         select(
@@ -297,18 +313,18 @@ def _items(session: Session, task_id: int, camera_code: str | None = None) -> li
             PatrolTaskItem.note,
             PatrolTaskItem.checked_at,
             PatrolTaskItem.checked_by,
-            checker.display_name,
             PatrolTaskItem.hazard_id,
             PatrolTaskItem.snapshot_jpeg.is_not(None),
         )
         .join(Camera, Camera.id == PatrolTaskItem.camera_id)
         .join(School, School.id == Camera.school_id)
-        .outerjoin(checker, checker.id == PatrolTaskItem.checked_by)
         .where(PatrolTaskItem.task_id == task_id)
         .order_by(PatrolTaskItem.position)
     )
     if camera_code is not None:
         stmt = stmt.where(Camera.code == camera_code)
+    rows = session.execute(stmt).tuples().all()
+    refs = user_refs(session, [row[8] for row in rows])
     return [
         TaskItemPublic(
             position=position,
@@ -319,8 +335,7 @@ def _items(session: Session, task_id: int, camera_code: str | None = None) -> li
             verdict=verdict,
             note=note,
             checked_at=checked_at,
-            checked_by=checked_by,
-            checked_by_name=checked_by_name,
+            checked_by=refs.get(checked_by) if checked_by is not None else None,
             hazard_id=hazard_id,
             snapshot_url=f"/api/patrol-tasks/{task_id}/items/{code}/snapshot.jpg" if has_snapshot else None,
         )
@@ -334,10 +349,9 @@ def _items(session: Session, task_id: int, camera_code: str | None = None) -> li
             note,
             checked_at,
             checked_by,
-            checked_by_name,
             hazard_id,
             has_snapshot,
-        ) in session.execute(stmt)
+        ) in rows
     ]
 
 
@@ -356,13 +370,14 @@ def list_tasks(
         bool, Query(description="Only tasks of the shift you are on now (none if you are off duty)")
     ] = False,
     limit: Limit = 100,
-) -> list[TaskPublic]:
-    """Tasks, newest window first, each with its cameras done / total."""
+    offset: Offset = 0,
+) -> Page[TaskPublic]:
+    """Tasks, newest window first, each with its cameras done / total, and the number matching."""
     stmt = select(PatrolTask, PatrolPlan.name).join(PatrolPlan, PatrolPlan.id == PatrolTask.plan_id)
     if mine:
         duty = on_duty(session, clock())
         if duty is None or user.id not in (duty.leader_id, *duty.officer_ids):
-            return []
+            return Page(total=0, offset=offset, limit=limit, items=[])
         stmt = stmt.where(PatrolTask.shift_id == duty.shift_id)
     if day is not None:
         stmt = stmt.where(PatrolTask.day == day)
@@ -372,9 +387,13 @@ def list_tasks(
         stmt = stmt.where(PatrolTask.plan_id == plan)
     if shift is not None:
         stmt = stmt.where(PatrolTask.shift_id == shift)
-    rows = session.execute(stmt.order_by(PatrolTask.window_start.desc(), PatrolTask.id.desc()).limit(limit)).all()
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.execute(
+        stmt.order_by(PatrolTask.window_start.desc(), PatrolTask.id.desc()).limit(limit).offset(offset)
+    ).all()
     progress = task_progress(session, [task.id for task, _ in rows])
-    return [_task_public(task, name, progress.get(task.id, (0, 0))) for task, name in rows]
+    items = [_task_public(task, name, progress.get(task.id, (0, 0))) for task, name in rows]
+    return Page(total=total, offset=offset, limit=limit, items=items)
 
 
 @router.get("/patrol-tasks/{task_id}", summary="One patrol task with its cameras")
@@ -384,20 +403,6 @@ def get_patrol_task(task_id: int, session: DbSession, _user: CurrentUser) -> Tas
     items = _items(session, task.id)
     summary = _one_task_public(session, task)
     return TaskDetail(**summary.model_dump(), items=items)
-
-
-def _thumbnail(request: Request, camera_code: str) -> tuple[bytes | None, str]:
-    store: ThumbnailStore = request.app.state.thumbnails
-    try:
-        thumbnail = store.get(camera_code)
-    except ThumbnailError as err:
-        log.warning("no thumbnail of %s for a patrol verdict: %s", camera_code, err)
-        return None, f"the thumbnail store could not be read: {err}"
-    if thumbnail is None:
-        return None, f"no snapshot uploaded and no thumbnail of camera {camera_code!r} yet"
-    if not thumbnail.jpeg.startswith(JPEG_MAGIC):
-        return None, f"the thumbnail of camera {camera_code!r} is not a JPEG"
-    return thumbnail.jpeg, ""
 
 
 @router.post("/patrol-tasks/{task_id}/items/{camera_code}/verdict", summary="Record a camera's verdict")
@@ -420,7 +425,7 @@ def record_item_verdict(
     hazard_deadline: Annotated[
         datetime | None, Form(description="Rectification deadline, ISO 8601 with offset (default: by severity)")
     ] = None,
-    hazard_severity: Annotated[Severity, Form(description="Hazard severity")] = Severity.GENERAL,
+    hazard_severity: Annotated[Severity | None, Form(description="Hazard severity (default: general)")] = None,
     snapshot: Annotated[
         UploadFile | None, File(description="JPEG of what was seen, at most 5 MiB (default: latest thumbnail)")
     ] = None,
@@ -435,18 +440,26 @@ def record_item_verdict(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             "hazard_deadline needs a UTC offset, e.g. 2026-12-08T18:00+08:00",
         )
-    if not open_hazard and (hazard_title is not None or hazard_deadline is not None):
+    hazard_fields = {
+        "hazard_title": hazard_title,
+        "hazard_deadline": hazard_deadline,
+        "hazard_severity": hazard_severity,
+    }
+    given = [name for name, value in hazard_fields.items() if value is not None]
+    if not open_hazard and given:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "hazard_title and hazard_deadline are given only with open_hazard",
+            f"{', '.join(given)}: the hazard fields are given only with open_hazard=true",
         )
     data = read_picture(snapshot, what="the snapshot")
     source: SnapshotSource = "uploaded"
     detail = ""
     if data is None:
-        data, detail = _thumbnail(request, camera_code)
+        data, detail = latest_thumbnail(request, camera_code)
         source = "thumbnail" if data is not None else "none"
-    calendar = _calendar(settings)
+        if data is None:
+            detail = f"no snapshot uploaded and {detail}"
+    hazard = HazardRequest(hazard_title or "", hazard_severity or Severity.GENERAL, hazard_deadline)
     result = record_verdict(
         work.session,
         task_id,
@@ -456,9 +469,9 @@ def record_item_verdict(
         snapshot=data,
         by_user=user.id,
         now=clock(),
-        zone=calendar.zone,
+        zone=ZoneInfo(settings.instance.timezone),
         hazard_config=settings.patrol.hazards,
-        hazard=HazardRequest(hazard_title or "", hazard_severity, hazard_deadline) if open_hazard else None,
+        hazard=hazard if open_hazard else None,
     )
     work.commit()
     return VerdictPublic(

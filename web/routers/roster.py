@@ -206,9 +206,16 @@ def list_shifts(
     return shifts_public(session, roster.shifts_between(session, start, end, limit=limit))
 
 
+def _zone(settings: AppSettings) -> ZoneInfo:
+    return ZoneInfo(settings.instance.timezone)
+
+
 @router.post("/roster/shifts", status_code=status.HTTP_201_CREATED, summary="Roster a shift")
-def create_shift(body: ShiftCreate, work: UnitOfWork, _admin: AdminUser, clock: Clock) -> ShiftPublic:
-    """A new shift; 409 naming the shift it would overlap, 422 naming users who cannot be rostered."""
+def create_shift(
+    body: ShiftCreate, work: UnitOfWork, _admin: AdminUser, clock: Clock, settings: AppSettings
+) -> ShiftPublic:
+    """A new shift; 409 naming the shift it would overlap, 422 naming users who cannot be rostered. Unopened
+    patrol tasks in its time that have no shift become its tasks."""
     ids = _rostered_ids(work.session, [body.leader], body.officers)
     shift = roster.create_shift(
         work.session,
@@ -217,6 +224,7 @@ def create_shift(body: ShiftCreate, work: UnitOfWork, _admin: AdminUser, clock: 
         leader_id=ids[body.leader],
         officer_ids=[ids[n] for n in body.officers],
         now=clock(),
+        zone=_zone(settings),
         label=body.label,
     )
     work.commit()
@@ -231,9 +239,10 @@ def get_shift(shift_id: int, session: DbSession, _user: CurrentUser) -> ShiftPub
 
 @router.put("/roster/shifts/{shift_id}", summary="Replace a shift")
 def replace_shift(
-    shift_id: int, body: ShiftCreate, work: UnitOfWork, _admin: AdminUser, clock: Clock
+    shift_id: int, body: ShiftCreate, work: UnitOfWork, _admin: AdminUser, clock: Clock, settings: AppSettings
 ) -> ShiftPublic:
-    """Change a shift that has not ended (409 for a past shift or an overlap)."""
+    """Change a shift that has not ended (409 for a past shift or an overlap). Its patrol tasks not open yet go
+    to the shift that covers their window's start after the change (or none, until one is rostered)."""
     ids = _rostered_ids(work.session, [body.leader], body.officers)
     shift = roster.replace_shift(
         work.session,
@@ -243,6 +252,7 @@ def replace_shift(
         leader_id=ids[body.leader],
         officer_ids=[ids[n] for n in body.officers],
         now=clock(),
+        zone=_zone(settings),
         label=body.label,
     )
     work.commit()
@@ -250,9 +260,12 @@ def replace_shift(
 
 
 @router.delete("/roster/shifts/{shift_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a shift")
-def delete_shift(shift_id: int, work: UnitOfWork, _admin: AdminUser, clock: Clock) -> Response:
-    """Remove a shift that has not ended, with its handover notes (409 for a past shift)."""
-    roster.delete_shift(work.session, shift_id, now=clock())
+def delete_shift(
+    shift_id: int, work: UnitOfWork, _admin: AdminUser, clock: Clock, settings: AppSettings
+) -> Response:
+    """Remove a shift that has not ended, with its handover notes (409 for a past shift); its patrol tasks are
+    left without a shift until one is rostered in their time."""
+    roster.delete_shift(work.session, shift_id, now=clock(), zone=_zone(settings))
     work.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -276,7 +289,7 @@ def generate_shifts(
         first_day=body.first_day,
         days=body.days,
         pattern=pattern,
-        zone=ZoneInfo(settings.instance.timezone),
+        zone=_zone(settings),
         now=clock(),
     )
     work.commit()
@@ -320,23 +333,27 @@ def _require_on(session: Session, shift: DutyShift, user: User, doing: str) -> N
     "/roster/shifts/{shift_id}/handovers", status_code=status.HTTP_201_CREATED, summary="Write a handover note"
 )
 def write_handover(
-    shift_id: int, body: HandoverCreate, work: UnitOfWork, user: DutyUser, clock: Clock
+    shift_id: int, body: HandoverCreate, work: UnitOfWork, user: DutyUser, clock: Clock, settings: AppSettings
 ) -> HandoverPublic:
     """A note of the shift on duty, by its leader or one of its officers (403 for others, 409 off duty)."""
     shift = roster.get_shift(work.session, shift_id)
     _require_on(work.session, shift, user, "write its handover notes")
-    note = roster.write_handover(work.session, shift.id, author_id=user.id, text=body.text, now=clock())
+    note = roster.write_handover(
+        work.session, shift.id, author_id=user.id, text=body.text, now=clock(), zone=_zone(settings)
+    )
     work.commit()
     return _handovers_public(work.session, [note])[0]
 
 
 @router.post("/roster/handovers/{note_id}/acknowledge", summary="Acknowledge a handover note")
-def acknowledge_handover(note_id: int, work: UnitOfWork, user: DutyUser, clock: Clock) -> HandoverPublic:
+def acknowledge_handover(
+    note_id: int, work: UnitOfWork, user: DutyUser, clock: Clock, settings: AppSettings
+) -> HandoverPublic:
     """The shift taking over has read the note (its leader or one of its officers; once)."""
     note = roster.get_handover(work.session, note_id)
     following = roster.shift_after(work.session, roster.get_shift(work.session, note.shift_id))
     if following is not None:
         _require_on(work.session, following, user, "acknowledge the notes handed to it")
-    note = roster.acknowledge_handover(work.session, note_id, user_id=user.id, now=clock())
+    note = roster.acknowledge_handover(work.session, note_id, user_id=user.id, now=clock(), zone=_zone(settings))
     work.commit()
     return _handovers_public(work.session, [note])[0]
