@@ -4,23 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Enum, Float, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ingest.models import HealthReason, HealthState, QualityFault
-from kernel.db import Base, UTCDateTime
-
-
-def _enum(cls: type[HealthState] | type[HealthReason] | type[QualityFault], name: str) -> Enum:
-    # VARCHAR + CHECK, not a native PostgreSQL enum, so a new value is a plain migration.
-    return Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=32,
-        values_callable=lambda e: [m.value for m in e],
-    )
+from kernel.db import Base, UTCDateTime, str_enum
 
 
 class CameraHealth(Base):
@@ -29,8 +17,8 @@ class CameraHealth(Base):
     __tablename__ = "camera_health"
 
     camera_id: Mapped[int] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"), primary_key=True)
-    state: Mapped[HealthState] = mapped_column(_enum(HealthState, "health_state"), nullable=False)
-    reason: Mapped[HealthReason] = mapped_column(_enum(HealthReason, "health_reason"), nullable=False)
+    state: Mapped[HealthState] = mapped_column(str_enum(HealthState, "health_state"), nullable=False)
+    reason: Mapped[HealthReason] = mapped_column(str_enum(HealthReason, "health_reason"), nullable=False)
     detail: Mapped[str] = mapped_column(String(300), default="", nullable=False)
     since: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     worker_id: Mapped[str] = mapped_column(String(200), default="", nullable=False)
@@ -54,10 +42,10 @@ class CameraHealthTransition(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     camera_id: Mapped[int] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"), nullable=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    state: Mapped[HealthState] = mapped_column(_enum(HealthState, "health_state"), nullable=False)
-    reason: Mapped[HealthReason] = mapped_column(_enum(HealthReason, "health_reason"), nullable=False)
+    state: Mapped[HealthState] = mapped_column(str_enum(HealthState, "health_state"), nullable=False)
+    reason: Mapped[HealthReason] = mapped_column(str_enum(HealthReason, "health_reason"), nullable=False)
     previous_state: Mapped[HealthState | None] = mapped_column(
-        _enum(HealthState, "previous_health_state"), nullable=True
+        str_enum(HealthState, "previous_health_state"), nullable=True
     )
     detail: Mapped[str] = mapped_column(String(300), default="", nullable=False)
     worker_id: Mapped[str] = mapped_column(String(200), default="", nullable=False)
@@ -71,7 +59,7 @@ class CameraQualityFault(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     camera_id: Mapped[int] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"), nullable=False)
-    fault: Mapped[QualityFault] = mapped_column(_enum(QualityFault, "quality_fault"), nullable=False)
+    fault: Mapped[QualityFault] = mapped_column(str_enum(QualityFault, "quality_fault"), nullable=False)
     open: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

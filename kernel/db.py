@@ -7,7 +7,7 @@ gets WAL, a busy timeout and enforced foreign keys; PostgreSQL is used as given 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -129,6 +129,16 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+def dialect_insert(session: Session, model: type[Base]) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT of ``model`` in the session's dialect, with its ON CONFLICT clauses (SQLite, PostgreSQL)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        return sqlite.insert(model)
+    if dialect == "postgresql":
+        return postgresql.insert(model)
+    raise DatabaseError(f"ON CONFLICT inserts need SQLite or PostgreSQL, not {dialect}")
+
+
 def insert_new(session: Session, model: type[Base], rows: list[dict[str, Any]], key: str) -> set[Any]:
     """Insert ``rows`` into ``model``'s table, skipping those whose key exists already (SQLite, PostgreSQL).
 
@@ -137,13 +147,5 @@ def insert_new(session: Session, model: type[Base], rows: list[dict[str, Any]], 
     """
     if not rows:
         return set()
-    dialect = session.get_bind().dialect.name
-    insert: Callable[[type[Base]], sqlite.Insert | postgresql.Insert]
-    if dialect == "sqlite":
-        insert = sqlite.insert
-    elif dialect == "postgresql":
-        insert = postgresql.insert
-    else:
-        raise DatabaseError(f"insert_new supports SQLite and PostgreSQL, not {dialect}")
-    statement = insert(model).values(rows).on_conflict_do_nothing().returning(getattr(model, key))
+    statement = dialect_insert(session, model).values(rows).on_conflict_do_nothing().returning(getattr(model, key))
     return set(session.scalars(statement))

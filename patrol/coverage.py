@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from patrol.errors import PatrolError
+from kernel.db import dialect_insert
 from patrol.tables import TourCoverage
 
 
@@ -21,15 +20,7 @@ def record_shown(session: Session, camera_ids: Sequence[int], at: datetime, time
     rows = [
         {"day": day, "camera_id": cid, "first_shown_at": at, "last_shown_at": at, "shows": 1} for cid in camera_ids
     ]
-    dialect = session.get_bind().dialect.name
-    insert: Callable[[type[TourCoverage]], sqlite.Insert | postgresql.Insert]
-    if dialect == "sqlite":
-        insert = sqlite.insert
-    elif dialect == "postgresql":
-        insert = postgresql.insert
-    else:
-        raise PatrolError(f"coverage is stored on SQLite or PostgreSQL, not {dialect}")
-    stmt = insert(TourCoverage).values(rows)
+    stmt = dialect_insert(session, TourCoverage).values(rows)
     session.execute(
         stmt.on_conflict_do_update(
             index_elements=["day", "camera_id"],

@@ -6,11 +6,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kernel.clock import utcnow
-from kernel.db import Base, UTCDateTime
+from kernel.db import Base, UTCDateTime, str_enum
 
 
 class SchoolKind(StrEnum):
@@ -37,18 +37,6 @@ class SceneType(StrEnum):
     GUARD_POST = "guard_post"
     CLASSROOM = "classroom"
     OTHER = "other"
-
-
-def _enum(cls: type[StrEnum], name: str) -> Enum:
-    # Stored as VARCHAR + CHECK (not a native PostgreSQL enum) so adding a value is a plain migration.
-    return Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=32,
-        values_callable=lambda e: [m.value for m in e],
-    )
 
 
 class TimestampMixin:
@@ -79,7 +67,7 @@ class School(TimestampMixin, Base):
     code: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     district_id: Mapped[int] = mapped_column(ForeignKey("districts.id", ondelete="RESTRICT"), index=True)
-    kind: Mapped[SchoolKind] = mapped_column(_enum(SchoolKind, "school_kind"), nullable=False)
+    kind: Mapped[SchoolKind] = mapped_column(str_enum(SchoolKind, "school_kind"), nullable=False)
     address: Mapped[str] = mapped_column(String(300), default="", nullable=False)
     contact_name: Mapped[str] = mapped_column(String(100), default="", nullable=False)
     contact_phone: Mapped[str] = mapped_column(String(40), default="", nullable=False)
@@ -97,7 +85,7 @@ class Camera(TimestampMixin, Base):
     code: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="RESTRICT"), index=True)
-    scene_type: Mapped[SceneType] = mapped_column(_enum(SceneType, "scene_type"), nullable=False)
+    scene_type: Mapped[SceneType] = mapped_column(str_enum(SceneType, "scene_type"), nullable=False)
     main_url: Mapped[str] = mapped_column(String(500), nullable=False)
     sub_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     username: Mapped[str | None] = mapped_column(String(100), nullable=True)
