@@ -86,6 +86,16 @@ class WebConfig(Section):
         ),
     )
     page_size: int = Field(100, ge=10, le=1000, description="Rows per page in lists")
+    secure_cookies: bool = Field(
+        False, description="Mark the session cookies Secure (set this when the console is served over HTTPS)"
+    )
+    session_max_age_s: int = Field(
+        12 * 3600, ge=300, le=7 * 86400, description="A session ends this long after login (seconds)"
+    )
+    login_max_failures: int = Field(
+        5, ge=1, le=100, description="Failed logins of one user name or one address allowed per window"
+    )
+    login_window_s: int = Field(900, ge=10, le=86400, description="The window of the login rate limit (seconds)")
 
 
 class SimulatorConfig(Section):

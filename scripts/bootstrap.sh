@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly python3-gi libgirepository1.0-dev libcairo2-dev pkg-config
-  ffmpeg fonts-wqy-microhei
+  ffmpeg fonts-wqy-microhei chromium
   ${CAMPUSWATCH_EXTRA_APT:-}
 )
 missing=()

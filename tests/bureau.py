@@ -28,6 +28,7 @@ from kernel.db import make_session_factory, session_scope
 from registry.models import Camera, District, SceneType, School, SchoolKind
 from web.app import create_app
 from web.auth import hash_password
+from web.csrf import CSRF_COOKIE, CSRF_HEADER
 from web.models import Role, User
 
 PASSWORD = "correct horse battery"
@@ -156,5 +157,8 @@ def api(
 def login(client: TestClient, username: str) -> None:
     """Log ``client`` in as ``username`` (one of :data:`USERS`), replacing any earlier login."""
     client.cookies.clear()
+    client.headers.pop(CSRF_HEADER, None)
     response = client.post("/login", data={"username": username, "password": PASSWORD}, follow_redirects=False)
     assert response.status_code == 303, response.text
+    # What console.js does: echo the readable CSRF cookie on every state-changing request.
+    client.headers[CSRF_HEADER] = client.cookies[CSRF_COOKIE]

@@ -26,6 +26,7 @@ from kernel.secrets import read_or_create_key_file
 from patrol.errors import PatrolConflictError, PatrolError, PatrolNotFoundError, PatrolTooLargeError
 from patrol.facts import FleetFacts
 from web.auth import LoginRequired
+from web.csrf import CSRFMiddleware
 from web.routers import (
     events,
     hazards,
@@ -106,8 +107,15 @@ def create_app(
     app.state.bus = app_bus
     app.state.facts = facts
     app.state.clock = clock
+    # CSRF first: the middleware added last runs first, and CSRF needs the session already decoded.
+    app.add_middleware(CSRFMiddleware, secure_cookie=settings.web.secure_cookies)
     app.add_middleware(
-        SessionMiddleware, secret_key=session_secret(settings), session_cookie="cw_session", same_site="lax"
+        SessionMiddleware,
+        secret_key=session_secret(settings),
+        session_cookie="cw_session",
+        same_site="lax",
+        https_only=settings.web.secure_cookies,
+        max_age=settings.web.session_max_age_s,
     )
 
     @app.middleware("http")

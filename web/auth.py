@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from typing import Annotated
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, HTTPException, Request, status
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from kernel.clock import utcnow
+from web.audit import AuditAction, AuditEntry
+from web.csrf import CSRF_SESSION_KEY, new_csrf_token
 from web.deps import DbSession
 from web.models import Role, User
 
 _hasher = PasswordHasher()
 SESSION_USER_KEY = "uid"
+SESSION_VERSION_KEY = "ver"
 
 
 def hash_password(password: str) -> str:
@@ -59,13 +64,39 @@ class LoginRequired(HTTPException):
         super().__init__(status_code=status.HTTP_401_UNAUTHORIZED, detail="login required")
 
 
+def start_session(request: Request, user: User) -> None:
+    """Log ``user`` in on this request's session: a fresh session (no fixation), a new CSRF token, and the
+    user's session version, so that a password change or a disabled account ends the session."""
+    request.session.clear()
+    request.session[SESSION_USER_KEY] = user.id
+    request.session[SESSION_VERSION_KEY] = user.session_version
+    request.session[CSRF_SESSION_KEY] = new_csrf_token()
+
+
 def current_user(request: Request, session: DbSession) -> User:
     """The user logged in on this request's session cookie."""
     uid = request.session.get(SESSION_USER_KEY)
     user = session.get(User, uid) if isinstance(uid, int) else None
-    if user is None or not user.active:
+    if user is None or not user.active or request.session.get(SESSION_VERSION_KEY) != user.session_version:
         raise LoginRequired()
     return user
+
+
+def client_address(request: Request) -> str:
+    """The peer address of a request (for the audit log and the login rate limit)."""
+    return request.client.host if request.client else ""
+
+
+def login_blocked(session: Session, username: str, address: str, *, max_failures: int, window_s: int) -> bool:
+    """Whether logins for ``username`` or from ``address`` are refused for now: ``max_failures`` failed logins
+    inside the last ``window_s`` seconds. Counted from the audit log, so every web process sees the same count."""
+    since = utcnow() - timedelta(seconds=window_s)
+    failed = select(func.count()).where(
+        AuditEntry.action == AuditAction.LOGIN_FAILED.value, AuditEntry.at >= since
+    )
+    by_name = session.scalar(failed.where(AuditEntry.actor_name == username[:64])) or 0
+    by_address = session.scalar(failed.where(AuditEntry.ip == address[:64])) or 0 if address else 0
+    return by_name >= max_failures or by_address >= max_failures
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

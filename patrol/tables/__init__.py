@@ -8,6 +8,7 @@ from patrol.tables.duty import (
     IncidentClock,
     IncidentFollowUp,
 )
+from patrol.tables.event_handling import EventAction, EventActionKind, EventDisposition, EventStatus
 from patrol.tables.hazards import Hazard, HazardAction, HazardEvidence
 from patrol.tables.plans import PatrolPlan, PatrolTask, PatrolTaskItem
 from patrol.tables.reports import DailyReport
@@ -18,6 +19,10 @@ __all__ = [
     "DailyReport",
     "DutyShift",
     "DutyShiftOfficer",
+    "EventAction",
+    "EventActionKind",
+    "EventDisposition",
+    "EventStatus",
     "HandoverNote",
     "Hazard",
     "HazardAction",

@@ -14,6 +14,7 @@ from ingest.simulator import ClipLibrary, ClipSettings
 from kernel.paths import REPO_ROOT
 from tests.campuswatch.test_demo import DemoProcess, _wait
 from tests.servers import free_port
+from web.csrf import CSRF_COOKIE, CSRF_HEADER
 
 
 def _demo_config(tmp_path: Path, models_dir: Path, *, analytics: bool) -> tuple[Path, int]:
@@ -39,6 +40,7 @@ def _login(client: httpx.Client, demo: DemoProcess) -> None:
     password = demo.wait_for("login:").split("/")[-1].strip()
     demo.wait_for("Uvicorn running")
     assert client.post("/login", data={"username": "admin", "password": password}).status_code == 303
+    client.headers[CSRF_HEADER] = client.cookies[CSRF_COOKIE]
 
 
 def _tiles(client: httpx.Client, wall_id: int) -> list[str | None]:

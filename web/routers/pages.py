@@ -14,8 +14,10 @@ from sqlalchemy.orm import selectinload
 
 from ingest.tables import CameraHealth
 from registry.models import Camera, District, School
-from web.auth import SESSION_USER_KEY, CurrentUser, authenticate
+from web.audit import AuditAction, record_audit
+from web.auth import SESSION_USER_KEY, CurrentUser, authenticate, client_address, login_blocked, start_session
 from web.deps import AppSettings, DbSession
+from web.models import User
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -38,29 +40,57 @@ def login(
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
 ) -> Response:
-    """Check the credentials and start a session."""
-    user = authenticate(session, username, password)
-    if user is None:
-        log.warning("failed login for %r from %s", username, request.client.host if request.client else "?")
+    """Check the credentials and start a session. Too many failures for a name or an address answer 429."""
+    address = client_address(request)
+    context = {"bureau": settings.instance.name, "username": username}
+    if login_blocked(
+        session,
+        username,
+        address,
+        max_failures=settings.web.login_max_failures,
+        window_s=settings.web.login_window_s,
+    ):
+        record_audit(session, AuditAction.LOGIN_BLOCKED, actor_name=username, ip=address)
+        session.commit()
+        log.warning("login for %r from %s refused: too many failures", username, address)
+        minutes = -(-settings.web.login_window_s // 60)
         return templates.TemplateResponse(
             request,
             "login.html",
             {
-                "bureau": settings.instance.name,
-                "error": "用户名或密码错误 / wrong user name or password",
-                "username": username,
+                **context,
+                "error": f"登录失败次数过多，请 {minutes} 分钟后再试 / too many failed logins, "
+                f"try again in {minutes} min",
             },
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": str(settings.web.login_window_s)},
+        )
+    user = authenticate(session, username, password)
+    if user is None:
+        record_audit(session, AuditAction.LOGIN_FAILED, actor_name=username, ip=address)
+        session.commit()
+        log.warning("failed login for %r from %s", username, address)
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {**context, "error": "用户名或密码错误 / wrong user name or password"},
             status_code=status.HTTP_401_UNAUTHORIZED,
         )
-    request.session.clear()
-    request.session[SESSION_USER_KEY] = user.id
+    start_session(request, user)
+    record_audit(session, AuditAction.LOGIN, actor=user, ip=address)
+    session.commit()
     log.info("user %s logged in", user.username)
     return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
 
 
 @router.post("/logout")
-def logout(request: Request) -> Response:
+def logout(request: Request, session: DbSession) -> Response:
     """End the session."""
+    uid = request.session.get(SESSION_USER_KEY)
+    user = session.get(User, uid) if isinstance(uid, int) else None
+    if user is not None:
+        record_audit(session, AuditAction.LOGOUT, actor=user, ip=client_address(request))
+        session.commit()
     request.session.clear()
     return RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
 
