@@ -5,7 +5,8 @@ Imported by ``tests/patrol/conftest.py`` and ``tests/web/conftest.py``.
 The bureau: districts D1 and D2, schools S11..S13 and S21..S23, and four cameras a school: ``<school>-GATE``
 (gate, key scene), ``<school>-DORM`` (dormitory, tag ``night``), ``<school>-CORR`` (corridor) and
 ``<school>-YARD`` (playground), 24 in all. Users (password :data:`PASSWORD`): admin, officer1, officer2,
-leader1, leader2, inspector, school11 (safety officer of S11), auditor.
+leader1, leader2, inspector, school11 (safety officer scoped to school S11), auditor, and
+officer_d1 (a duty officer scoped to district D1); the others see the whole bureau.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from registry.models import Camera, District, SceneType, School, SchoolKind
 from web.app import create_app
 from web.auth import hash_password
 from web.csrf import CSRF_COOKIE, CSRF_HEADER
-from web.models import Role, User
+from web.models import Role, ScopeKind, User
 
 PASSWORD = "correct horse battery"
 USERS: dict[str, Role] = {
@@ -41,7 +42,13 @@ USERS: dict[str, Role] = {
     "inspector": Role.INSPECTOR,
     "school11": Role.SCHOOL_SAFETY_OFFICER,
     "auditor": Role.AUDITOR,
+    "officer_d1": Role.DUTY_OFFICER,
 }
+SCOPES: dict[str, tuple[ScopeKind, str]] = {
+    "school11": (ScopeKind.SCHOOL, "S11"),
+    "officer_d1": (ScopeKind.DISTRICT, "D1"),
+}
+"""Users with a scope narrower than the bureau, and the code of their district or school."""
 CAMERA_KINDS: tuple[tuple[str, SceneType, bool, list[str]], ...] = (
     ("GATE", SceneType.GATE, True, []),
     ("DORM", SceneType.DORMITORY, False, ["night"]),
@@ -83,13 +90,12 @@ def bureau(migrated_engine: Engine) -> Bureau:
     factory = make_session_factory(migrated_engine)
     result = Bureau(factory)
     with session_scope(factory) as session:
-        for name, role in USERS.items():
-            user = User(username=name, password_hash=_password_hash(), role=role, display_name=name.title())
-            session.add(user)
-            session.flush()
-            result.users[name] = user.id
+        districts: dict[str, int] = {}
         for d in (1, 2):
             district = District(code=f"D{d}", name=f"第{d}区")
+            session.add(district)
+            session.flush()
+            districts[district.code] = district.id
             for s in (1, 2, 3):
                 code = f"S{d}{s}"
                 school = School(code=code, name=f"第{d}{s}中学", district=district, kind=SchoolKind.MIDDLE)
@@ -109,6 +115,17 @@ def bureau(migrated_engine: Engine) -> Bureau:
                     session.add(camera)
                     session.flush()
                     result.cameras[camera.code] = camera.id
+        for name, role in USERS.items():
+            user = User(username=name, password_hash=_password_hash(), role=role, display_name=name.title())
+            kind, code = SCOPES.get(name, (ScopeKind.BUREAU, ""))
+            user.scope = kind
+            if kind is ScopeKind.DISTRICT:
+                user.district_id = districts[code]
+            elif kind is ScopeKind.SCHOOL:
+                user.school_id = result.schools[code]
+            session.add(user)
+            session.flush()
+            result.users[name] = user.id
     return result
 
 

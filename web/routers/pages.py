@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, Query, Request, status
+from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
@@ -16,20 +15,32 @@ from ingest.tables import CameraHealth
 from registry.models import Camera, District, School
 from web.audit import AuditAction, record_audit
 from web.auth import SESSION_USER_KEY, CurrentUser, authenticate, client_address, login_blocked, start_session
+from web.console import render_page
 from web.deps import AppSettings, DbSession
+from web.i18n import LANG_COOKIE, LANGUAGES
 from web.models import User
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, settings: AppSettings) -> Response:
     """The login page."""
-    return templates.TemplateResponse(
-        request, "login.html", {"bureau": settings.instance.name, "error": None, "username": ""}
-    )
+    return render_page(request, "login.html", bureau=settings.instance.name, user=None, error=None, username="")
+
+
+@router.get("/lang/{lang}")
+def switch_language(lang: str, request: Request) -> Response:
+    """Switch the console language (zh-CN or en) and go back to the page the user came from."""
+    if lang not in LANGUAGES:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no language {lang!r}: use one of {', '.join(LANGUAGES)}")
+    back = urlsplit(request.headers.get("referer", ""))
+    # Only a path on this site: never redirect to another host.
+    target = back.path if back.netloc == request.url.netloc and back.path.startswith("/") else "/"
+    response = RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
+    response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
+    return response
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -42,7 +53,7 @@ def login(
 ) -> Response:
     """Check the credentials and start a session. Too many failures for a name or an address answer 429."""
     address = client_address(request)
-    context = {"bureau": settings.instance.name, "username": username}
+    context: dict[str, Any] = {"bureau": settings.instance.name, "user": None, "username": username}
     if login_blocked(
         session,
         username,
@@ -54,26 +65,25 @@ def login(
         session.commit()
         log.warning("login for %r from %s refused: too many failures", username, address)
         minutes = -(-settings.web.login_window_s // 60)
-        return templates.TemplateResponse(
+        response = render_page(
             request,
             "login.html",
-            {
-                **context,
-                "error": f"登录失败次数过多，请 {minutes} 分钟后再试 / too many failed logins, "
-                f"try again in {minutes} min",
-            },
+            **context,
+            error=f"登录失败次数过多，请 {minutes} 分钟后再试 / too many failed logins, retry in {minutes} min",
             status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-            headers={"Retry-After": str(settings.web.login_window_s)},
         )
+        response.headers["Retry-After"] = str(settings.web.login_window_s)
+        return response
     user = authenticate(session, username, password)
     if user is None:
         record_audit(session, AuditAction.LOGIN_FAILED, actor_name=username, ip=address)
         session.commit()
         log.warning("failed login for %r from %s", username, address)
-        return templates.TemplateResponse(
+        return render_page(
             request,
             "login.html",
-            {**context, "error": "用户名或密码错误 / wrong user name or password"},
+            **context,
+            error="用户名或密码错误 / wrong user name or password",
             status_code=status.HTTP_401_UNAUTHORIZED,
         )
     start_session(request, user)
@@ -123,12 +133,13 @@ def index(
         row.camera_id: row
         for row in session.scalars(select(CameraHealth).where(CameraHealth.camera_id.in_(camera_ids)))
     }
-    return templates.TemplateResponse(
+    return render_page(
         request,
         "schools.html",
-        {
-            "bureau": settings.instance.name,
-            "user": user,
+        bureau=settings.instance.name,
+        user=user,
+        active="/",
+        **{
             "schools": schools,
             "districts": districts,
             "district": district,

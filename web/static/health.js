@@ -5,6 +5,10 @@
   const figures = Array.from(document.querySelectorAll("figure.cam[data-camera]"));
   if (!figures.length) return;
   const byCode = new Map(figures.map((f) => [f.dataset.camera, f]));
+  // No inline handlers (the Content-Security-Policy forbids them): hide pictures that fail to load here.
+  for (const img of document.querySelectorAll("figure.cam img.thumb")) {
+    img.addEventListener("error", () => img.classList.add("none"));
+  }
 
   async function refresh() {
     const params = new URLSearchParams();
