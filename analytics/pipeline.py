@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,6 +28,8 @@ from analytics.rules import CameraRules, RuleEvent
 from analytics.tracking import ByteTracker
 from config import Settings
 from config.analytics import BatchConfig
+from config.rules import CameraRulesConfig, FallRule
+from config.rules_file import RulesFileWatcher, rules_file_path
 from kernel.calendar import SchoolCalendar
 from kernel.clock import utcnow
 
@@ -135,16 +137,22 @@ class AnalyticsPipeline:
         on_result: Callable[[Frame, Detections, list[RuleEvent]], None] | None = None,
     ) -> None:
         cfg = settings.analytics
+        self._settings = settings
+        # The configured rules, with the console's rules file over them (re-read when it changes).
+        self._rules_file = RulesFileWatcher(rules_file_path(settings.data_dir), cfg.cameras)
+        cameras = self._rules_file.current()
         models_dir = settings.models_dir()
         self.detector = detector or create_detector(cfg.detector, models_dir)
-        wants_fall = any(r.type == "fall" for camera in cfg.cameras.values() for r in camera.rules)
+        wants_fall = any(_has_fall(camera) for camera in cameras.values())
         if fall_detector is None and wants_fall and cfg.fall_detector is not None:
             fall_detector = create_detector(cfg.fall_detector, models_dir)
         if wants_fall and fall_detector is None:
             raise AnalyticsError("a fall rule is configured but analytics.fall_detector is none")
         self.fall_detector = fall_detector
         self.calendar = SchoolCalendar(cfg.calendar)
-        self._rules = {code: CameraRules(code, rules, self.calendar) for code, rules in cfg.cameras.items()}
+        # Swapped whole by reload_rules (another thread); _rules_lock keeps a frame's rules step and a swap apart.
+        self._rules_lock = threading.Lock()
+        self._rules = {code: CameraRules(code, rules, self.calendar) for code, rules in cameras.items()}
         self._trackers = {code: ByteTracker() for code in self._rules}
         self._fall_every_s = cfg.fall_every_s
         self._last_falls: dict[str, Detections] = {}  # camera -> the fall model's latest result
@@ -153,8 +161,53 @@ class AnalyticsPipeline:
         self.batcher = FrameBatcher(self._process, cfg.batch)
 
     def analyze_cameras(self, at: datetime) -> set[str]:
-        """Cameras with a rule active at ``at`` (to be read in analyze mode)."""
+        """Cameras with a rule active at ``at`` (to be read in analyze mode). Called every
+        ``analytics.analyze_check_s`` by the ingest worker, so it also applies a changed rules file first."""
+        changed = self._rules_file.poll()
+        if changed is not None:
+            self.reload_rules(changed)
         return {code for code, rules in self._rules.items() if rules.active(at)}
+
+    def reload_rules(self, cameras: Mapping[str, CameraRulesConfig]) -> None:
+        """Put ``cameras`` in force: a camera whose rules are unchanged keeps its state (open events, tracks);
+        a changed or removed one ends its open events first. A fall rule with no fall model available keeps that
+        camera's old rules (logged)."""
+        wanted = dict(cameras)
+        if self.fall_detector is None and any(_has_fall(c) for c in wanted.values()):
+            self.fall_detector = self._fall_detector_or_none()
+            if self.fall_detector is None:
+                for code in [c for c, rules in wanted.items() if _has_fall(rules)]:
+                    log.error("camera %s: its fall rule needs the fall model; its old rules stay", code)
+                    old = self._rules.get(code)
+                    if old is None:
+                        del wanted[code]
+                    else:
+                        wanted[code] = old.config
+        now = utcnow()
+        with self._rules_lock:
+            rules: dict[str, CameraRules] = {}
+            for code, config in wanted.items():
+                old = self._rules.get(code)
+                rules[code] = (
+                    old if old is not None and old.config == config else CameraRules(code, config, self.calendar)
+                )
+            for code, old in self._rules.items():
+                if rules.get(code) is not old:
+                    for event in old.close(now):
+                        self._recorder.record(event, None)
+            self._trackers = {code: self._trackers.get(code) or ByteTracker() for code in rules}
+            self._rules = rules
+        log.info("analytics rules reloaded: %d cameras with rules", len(rules))
+
+    def _fall_detector_or_none(self) -> Detector | None:
+        config = self._settings.analytics.fall_detector
+        if config is None:
+            return None
+        try:
+            return create_detector(config, self._settings.models_dir())
+        except AnalyticsError as err:
+            log.error("the fall model cannot be loaded: %s", err)
+            return None
 
     def on_frame(self, code: str, at: datetime, image: Image) -> None:
         """A decoded frame from a reader thread (never blocks)."""
@@ -172,22 +225,29 @@ class AnalyticsPipeline:
         self.batcher.stop(max(0.5, timeout_s / 2))
         # Events still going on end now (at the last frame that showed them), so none stays open for ever.
         now = utcnow()
-        for rules in self._rules.values():
-            for event in rules.close(now):
-                self._recorder.record(event, None)
+        with self._rules_lock:
+            for rules in self._rules.values():
+                for event in rules.close(now):
+                    self._recorder.record(event, None)
         self._recorder.stop(max(0.5, deadline - time.monotonic()))
         for detector in (self.detector, self.fall_detector):
             if detector is not None:
                 detector.close()
 
     def _process(self, frames: list[Frame]) -> None:
+        known = self._rules
+        frames = [f for f in frames if f.camera_code in known]  # its rules may have been removed meanwhile
+        if not frames:
+            return
         detections = self.detector.detect(frames)
         falls = self._falls(frames)
         for frame, found in zip(frames, detections, strict=True):
-            tracked = self._trackers[frame.camera_code].update(found)
-            events = self._rules[frame.camera_code].evaluate(
-                frame.captured_at, tracked, falls.get(frame.camera_code)
-            )
+            with self._rules_lock:
+                camera_rules = self._rules.get(frame.camera_code)
+                if camera_rules is None:
+                    continue
+                tracked = self._trackers[frame.camera_code].update(found)
+                events = camera_rules.evaluate(frame.captured_at, tracked, falls.get(frame.camera_code))
             for event in events:
                 jpeg = evidence_jpeg(frame.image, event) if event.kind == "started" else None
                 self._recorder.record(event, jpeg)
@@ -201,7 +261,10 @@ class AnalyticsPipeline:
         """The fall model's view of each frame that needs it: run at most once per fall_every_s per camera."""
         if self.fall_detector is None:
             return {}
-        wanted = [f for f in frames if self._rules[f.camera_code].wants_fall_model(f.captured_at)]
+        known = self._rules
+        wanted = [
+            f for f in frames if f.camera_code in known and known[f.camera_code].wants_fall_model(f.captured_at)
+        ]
         due = [
             f
             for f in wanted
@@ -211,3 +274,7 @@ class AnalyticsPipeline:
         for frame, found in zip(due, self.fall_detector.detect(due), strict=True):
             self._last_falls[frame.camera_code] = found
         return {f.camera_code: self._last_falls[f.camera_code] for f in wanted}
+
+
+def _has_fall(config: CameraRulesConfig) -> bool:
+    return any(isinstance(rule, FallRule) for rule in config.rules)

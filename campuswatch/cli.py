@@ -19,6 +19,7 @@ from config import ConfigError, Settings, load_settings
 from ingest.cli import make_ingest_command
 from ingest.simulator.cli import simulate_command
 from kernel.errors import KernelError
+from patrol.notify.cli import notify_group
 from registry.cli import fleet_group
 from web.cli import user_group
 
@@ -165,6 +166,7 @@ main.add_command(simulate_command, "simulate")
 main.add_command(user_group, "user")
 main.add_command(make_ingest_command(analytics_for_worker), "ingest")
 main.add_command(models_group, "models")
+main.add_command(notify_group, "notify")
 
 
 if __name__ == "__main__":

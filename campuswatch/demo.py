@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy import select
@@ -22,8 +23,10 @@ from analytics.errors import AnalyticsError
 from analytics.pipeline import AnalyticsPipeline
 from campuswatch.analytics_service import build_analytics
 from campuswatch.database import upgrade
+from campuswatch.demo_duty import saved_passwords, seed_demo_duty
 from campuswatch.demo_patrol import seed_demo_patrol
-from campuswatch.demo_rules import with_demo_rules
+from campuswatch.demo_rules import scripted_camera, with_demo_rules
+from campuswatch.demo_script import DemoPhone, ScriptedIntrusion
 from campuswatch.patrol_facts import StoredFleetFacts
 from campuswatch.serving import run_web
 from config import Settings
@@ -40,9 +43,11 @@ from ingest.simulator import (
 from ingest.thumbnails import MemoryThumbnailStore
 from ingest.worker import IngestWorker
 from kernel.bus import InMemoryBus
+from kernel.clock import utcnow
 from kernel.db import make_engine, make_session_factory, session_scope
 from kernel.errors import KernelError
 from kernel.secrets import SecretBox
+from patrol.errors import PatrolError
 from patrol.service import PatrolService
 from registry.errors import RegistryError
 from registry.fleet_file import FleetRow
@@ -70,6 +75,7 @@ class DemoBureau:
     fleet: ImportResult
     cameras: int
     admin_password: str | None
+    duty_passwords: dict[str, str]
 
 
 def demo_rows(settings: Settings, camera_url: Callable[[str], str]) -> list[dict[str, str]]:
@@ -92,7 +98,12 @@ def seed_demo(session: Session, settings: Settings, camera_url: Callable[[str], 
     except RegistryError as err:
         raise DemoError(f"cannot create the demo bureau: {err}") from err
     seed_demo_patrol(session)
-    return DemoBureau(result, len(rows), _ensure_admin(session, settings.data_dir))
+    admin_password = _ensure_admin(session, settings.data_dir)
+    try:
+        seed_demo_duty(session, settings.data_dir, ZoneInfo(settings.instance.timezone), utcnow())
+    except PatrolError as err:
+        raise DemoError(f"cannot set up the demo's duty roster: {err}") from err
+    return DemoBureau(result, len(rows), admin_password, saved_passwords(settings.data_dir))
 
 
 def _ensure_admin(session: Session, data_dir: Path) -> str | None:
@@ -136,7 +147,16 @@ def run_demo(settings: Settings, *, web_port: int | None = None, rtsp_port: int 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     codes = [row["camera_code"] for row in demo_rows(settings, lambda code: code)]
     specs = _camera_specs(settings, codes)
-    settings = with_demo_rules(settings, specs)
+    scripted = scripted_camera(specs) if settings.demo.intrusion_every_s > 0 else None
+    settings = with_demo_rules(settings, specs, scripted)
+    intrusion: ScriptedIntrusion | None = None
+    try:
+        phone = DemoPhone(settings.demo.webhook_port)
+    except OSError as err:
+        raise DemoError(
+            f"the demo's webhook receiver cannot listen on port {settings.demo.webhook_port}: {err}"
+        ) from err
+    settings = phone.with_channel(settings)
     simulator: CameraSimulator | None = None
     worker: IngestWorker | None = None
     pipeline: AnalyticsPipeline | None = None
@@ -179,18 +199,34 @@ def run_demo(settings: Settings, *, web_port: int | None = None, rtsp_port: int 
             analyze_check_s=settings.analytics.analyze_check_s,
         )
         worker.start()
+        if simulator is not None and scripted is not None and pipeline is not None:
+            intrusion = ScriptedIntrusion(
+                simulator,
+                scripted,
+                bus,
+                every_s=settings.demo.intrusion_every_s,
+                first_s=settings.demo.intrusion_first_s,
+                clip_s=settings.simulator.clip_gops * 2.0,
+            )
+            intrusion.start()
+            phone.intrusion = intrusion
         facts = StoredFleetFacts()
+        phone.receiver.start()
         if settings.patrol.enabled:
             patrol = PatrolService(settings, factory, bus, facts, name="demo")
             patrol.start()
         port = settings.web.port if web_port is None else web_port
-        _banner(settings, bureau, simulator, port, codes)
+        _banner(settings, bureau, simulator, port, codes, phone.receiver.url if settings.notify.enabled else "")
         app = create_app(settings, session_factory=factory, thumbnails=thumbnails, bus=bus, facts=facts)
         run_web(app, settings.web.host, port)
     finally:
-        # Reverse start order (the web server has returned): patrol, worker, analytics, simulator, database.
+        # Reverse start order (the web server has returned): patrol, intrusion, worker, analytics, simulator,
+        # database.
         if patrol is not None:
             patrol.stop(timeout_s=3.0)
+        phone.receiver.stop(timeout_s=3.0)
+        if intrusion is not None:
+            intrusion.stop(timeout_s=3.0)
         if worker is not None:
             worker.stop(timeout_s=3.0)
         if pipeline is not None:
@@ -203,7 +239,12 @@ def run_demo(settings: Settings, *, web_port: int | None = None, rtsp_port: int 
 
 
 def _banner(
-    settings: Settings, bureau: DemoBureau, simulator: CameraSimulator | None, port: int, codes: list[str]
+    settings: Settings,
+    bureau: DemoBureau,
+    simulator: CameraSimulator | None,
+    port: int,
+    codes: list[str],
+    phone_url: str,
 ) -> None:
     demo = settings.demo
     lines = [
@@ -216,6 +257,8 @@ def _banner(
     if simulator is not None:
         lines.append(f"  cameras:  {simulator.url(codes[0])} … (real RTSP, H.264)")
     lines.append(f"  console:  http://{settings.web.host}:{port}/")
+    if phone_url:
+        lines.append(f"  phone:    {phone_url} (webhook receiver: every duty-phone message is logged)")
     if bureau.admin_password is not None:
         lines.append(f"  login:    {ADMIN_USERNAME} / {bureau.admin_password}")
     else:
@@ -223,5 +266,7 @@ def _banner(
             f"  login:    {ADMIN_USERNAME} (password file gone: campuswatch user set-password {ADMIN_USERNAME} "
             f"--data-dir {settings.data_dir})"
         )
+    for username, password in bureau.duty_passwords.items():
+        lines.append(f"  duty:     {username} / {password}")
     lines += [f"  data:     {settings.data_dir.resolve()}", "  stop:     Ctrl-C", ""]
     click.echo("\n".join(lines))

@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.analytics import AnalyticsConfig
 from config.diagnosis import DiagnosisConfig
+from config.live import LiveConfig
+from config.notify import NotifyConfig
 from config.patrol import PatrolConfig
 from kernel.db import default_database_url
 from kernel.paths import DEFAULT_DATA_DIR
@@ -117,6 +119,24 @@ class DemoConfig(Section):
     schools_per_district: int = Field(4, ge=1, le=200, description="Schools in each district")
     cameras_per_school: int = Field(5, ge=1, le=64, description="Cameras in each school")
     seed: int = Field(2026, ge=0, le=2**31 - 1, description="Seed of the generated names and scenes")
+    intrusion_every_s: float = Field(
+        90.0,
+        ge=0,
+        le=86_400,
+        description=(
+            "Every so often an intruder climbs the perimeter wall on one empty-yard camera (a scripted incident "
+            "whose alarm latency the demo logs); 0 turns it off"
+        ),
+    )
+    intrusion_first_s: float = Field(
+        30.0, ge=0, le=86_400, description="Seconds after the start until the first scripted intrusion"
+    )
+    webhook_port: int = Field(
+        8099,
+        ge=0,
+        le=65535,
+        description="Port of the demo's local webhook receiver, the duty phone's stand-in (0: a free port)",
+    )
 
 
 class IngestConfig(Section):
@@ -197,6 +217,10 @@ class Settings(BaseSettings):
     patrol: PatrolConfig = Field(
         default_factory=PatrolConfig, description="Walls, tours, patrol plans, hazards, clocks, reports"
     )
+    notify: NotifyConfig = Field(
+        default_factory=NotifyConfig, description="Duty-phone alerts: channels, routing, escalation, retries"
+    )
+    live: LiveConfig = Field(default_factory=LiveConfig, description="Live view of cameras over WebRTC")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Log output")
 
     @field_validator("analytics")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -30,6 +31,7 @@ from kernel.errors import KernelError
 from patrol import hazards, incidents, plans, reports, spot_checks
 from patrol.errors import PatrolError
 from patrol.facts import FleetFacts
+from patrol.notify import NotifyWorker, make_channels
 from patrol.topics import ANALYTICS_EVENTS_TOPIC
 from patrol.wall_runner import WallRunner
 
@@ -69,14 +71,31 @@ class PatrolService:
         self._threads: list[threading.Thread] = []
         self._consumer: Consumer | None = None
         self._reclaimed_at: datetime | None = None
+        channels = make_channels(settings.notify.channels)
+        # The notifier (duty-phone alerts) runs here when it is enabled and has a channel to send on.
+        self.notifier: NotifyWorker | None = (
+            NotifyWorker(
+                settings.notify,
+                session_factory,
+                bus,
+                channels,
+                zone=self._zone,
+                name=f"{name}-notify",
+                clock=clock,
+            )
+            if settings.notify.enabled and channels
+            else None
+        )
 
     def start(self) -> None:
-        """Start the wall thread, then the scheduler thread."""
+        """Start the wall thread, then the scheduler thread, then the notifier's threads (if configured)."""
         self._consumer = self._bus.consumer(ANALYTICS_EVENTS_TOPIC, CONSUMER_GROUP, self._name, from_start=False)
         for name, target in (("patrol-walls", self._walls_loop), ("patrol-schedule", self._schedule_loop)):
             thread = threading.Thread(target=target, name=name)
             thread.start()
             self._threads.append(thread)
+        if self.notifier is not None:
+            self.notifier.start()
         log.info(
             "patrol service started (walls every %.1f s, schedule every %.0f s)",
             self._config.tick_s,
@@ -84,7 +103,9 @@ class PatrolService:
         )
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop the threads in reverse start order, then release the bus consumer."""
+        """Stop the threads in reverse start order (the notifier first), then release the bus consumer."""
+        if self.notifier is not None:
+            self.notifier.stop(timeout_s)
         self._stop.set()
         for thread in reversed(self._threads):
             thread.join(timeout_s)
@@ -96,12 +117,21 @@ class PatrolService:
         log.info("patrol service stopped")
 
     def _walls_loop(self) -> None:
-        while not self._stop.wait(self._config.tick_s):
+        # The fetch waits for events until the next tick is due, so an alarm is raised and shown the moment its
+        # event arrives rather than at the next tick; without events the walls tick every tick_s.
+        next_tick = time.monotonic() + self._config.tick_s
+        while not self._stop.is_set():
             try:
-                self.tick_walls()
+                deliveries = self._fetch(block_s=max(0.0, next_tick - time.monotonic()))
+                if deliveries:
+                    self._raise_alarms(deliveries)
+                if deliveries or time.monotonic() >= next_tick:
+                    self._tick()
+                    next_tick = time.monotonic() + self._config.tick_s
             except Exception:  # the thread must outlive any one bad tick: logged, retried
                 log.exception("wall tick failed")
                 self.runner.reset()
+                self._stop.wait(self._config.tick_s)
 
     def _schedule_loop(self) -> None:
         self.run_schedule()
@@ -111,6 +141,9 @@ class PatrolService:
     def tick_walls(self) -> int:
         """Alarms for the events waiting on the bus, then one wall tick; pages shown (0 when the tick failed)."""
         self._raise_alarms(self._fetch())
+        return self._tick()
+
+    def _tick(self) -> int:
         try:
             with self._factory() as session:
                 shown = self.runner.tick(session)
@@ -146,18 +179,22 @@ class PatrolService:
                     "could not acknowledge %d events (they may raise their alarms again): %s", len(done), err
                 )
 
-    def _fetch(self) -> list[Delivery]:
+    def _fetch(self, block_s: float = 0.0) -> list[Delivery]:
         consumer = self._consumer
         if consumer is None or consumer.closed:
+            if block_s:
+                self._stop.wait(block_s)
             return []
-        now = self._clock()
         try:
-            deliveries = consumer.fetch(max_count=200, block_s=0)
+            deliveries = consumer.fetch(max_count=200, block_s=block_s)
+            now = self._clock()
             if self._reclaimed_at is None or now - self._reclaimed_at >= timedelta(seconds=RECLAIM_EVERY_S):
                 self._reclaimed_at = now
                 deliveries += consumer.reclaim(min_idle_s=RECLAIM_EVERY_S)
         except KernelError as err:
             log.error("could not read analytics events: %s", err)
+            if block_s:
+                self._stop.wait(block_s)  # no busy loop while the bus is down
             return []
         too_old = now - timedelta(seconds=self._config.alarm_max_age_s)
         stale = [d for d in deliveries if d.event.time < too_old]

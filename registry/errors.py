@@ -55,3 +55,19 @@ class FleetImportError(RegistryError):
 
 class FleetWriteError(RegistryError):
     """The database refused the import's writes (e.g. a concurrent change); the transaction is rolled back."""
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One bad field of a registry edit made through the API; the message never quotes a credential."""
+
+    field: str
+    message: str
+
+
+class RegistryValueError(RegistryError):
+    """A district, school or camera edit has bad fields; ``problems`` names each one. Nothing was written."""
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))

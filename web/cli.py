@@ -78,6 +78,7 @@ def set_password(username: str, password_stdin: bool, config_file: Path | None, 
         if user is None:
             raise click.ClickException(f"no user {username!r}")
         user.password_hash = hash_password(password)
+        user.session_version += 1  # the user's sessions end, as with a reset in the console
     click.echo(f"new password set for {username!r}")
     if not password_stdin:
         click.echo(f"password: {password}")

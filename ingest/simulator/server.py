@@ -149,6 +149,8 @@ class CameraSimulator:
         self._t0 = 0.0
         self._tick_no = 0
         self._frames_sent = 0
+        self._switches: dict[str, list[tuple[float, SceneKind]]] = {}
+        """Per camera: when (``time.time()``) a stream started showing a scene, for latency measurements."""
 
     # -- public API ------------------------------------------------------------------------------------------
 
@@ -211,6 +213,13 @@ class CameraSimulator:
             camera.version += 1
             if self._t0:
                 self._queue_drop_events(camera, self.elapsed_s())
+
+    def scene_switches(self, code: str) -> list[tuple[float, SceneKind]]:
+        """When (``time.time()``, the frame pushed into the stream) camera ``code``'s streams started showing
+        each scene, oldest first (the last 100). The start of a latency measurement: scene in the stream."""
+        self._camera(code)
+        with self._lock:
+            return list(self._switches.get(code, ()))
 
     def stats(self) -> SimulatorStats:
         """Counters: cameras, watched streams, connections, frames sent, process CPU seconds, uptime."""
@@ -492,6 +501,10 @@ class CameraSimulator:
                 feed.clip = self._clips[scene]
                 pos = 0
                 feed.pos = 1
+                with self._lock:
+                    switches = self._switches.setdefault(feed.camera.code, [])
+                    switches.append((time.time(), scene))
+                    del switches[:-100]
             feed.resync = False
         elif feed.resync or feed.clip is None:
             return

@@ -10,6 +10,15 @@ from patrol.tables.duty import (
 )
 from patrol.tables.event_handling import EventAction, EventActionKind, EventDisposition, EventStatus
 from patrol.tables.hazards import Hazard, HazardAction, HazardEvidence
+from patrol.tables.notify import (
+    DeliveryAttempt,
+    EscalationWatch,
+    MessageKind,
+    MessageStatus,
+    NotifyStep,
+    OutboxItem,
+    OutboxMessage,
+)
 from patrol.tables.plans import PatrolPlan, PatrolTask, PatrolTaskItem
 from patrol.tables.reports import DailyReport
 from patrol.tables.spot_checks import Inspection, InspectionFinding, SpotCheckDraw, SpotCheckQuota
@@ -17,8 +26,10 @@ from patrol.tables.walls import Tour, TourCoverage, VideoWall, WallAlarm, WallSt
 
 __all__ = [
     "DailyReport",
+    "DeliveryAttempt",
     "DutyShift",
     "DutyShiftOfficer",
+    "EscalationWatch",
     "EventAction",
     "EventActionKind",
     "EventDisposition",
@@ -32,6 +43,11 @@ __all__ = [
     "IncidentFollowUp",
     "Inspection",
     "InspectionFinding",
+    "MessageKind",
+    "MessageStatus",
+    "NotifyStep",
+    "OutboxItem",
+    "OutboxMessage",
     "PatrolPlan",
     "PatrolTask",
     "PatrolTaskItem",

@@ -3,7 +3,8 @@
 Steps are one endpoint each: ``start`` (open → rectifying) and ``submit`` (rectifying → submitted, needs an
 after picture) by the school or the duty room on its behalf; ``reopen`` (submitted or closed → rectifying, with
 a note) by the duty room; ``verify`` (submitted → closed) by the leader on duty. Pictures are uploaded as
-multipart files: before pictures by whoever files hazards, after pictures by whoever rectifies them.
+multipart files: before pictures by whoever files hazards, after pictures by whoever rectifies them. A scoped
+user sees, files and works on the hazards of its own schools only (:mod:`web.scopes`): the others are 404.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from web.permissions import (
     RectifierUser,
 )
 from web.schemas import Page, UserRef, user_refs
+from web.scopes import Scope, not_found
 from web.uploads import read_picture
 
 router = APIRouter(prefix="/api", tags=["hazards"])
@@ -43,19 +45,20 @@ Row = tuple[Hazard, str, str, str, str | None]
 Note = Annotated[str, Field(max_length=MAX_NOTE_CHARS, description="What was done or why")]
 
 
-# --- Who may see and touch which hazard: the one place for it (school scoping comes with the console's auth). ---
+# --- Who may see and touch which hazard: the one place for it. ---
 
 
 def hazard_for(session: Session, hazard_id: int, user: User, *, for_update: bool = False) -> Hazard:
-    """The hazard, as ``user`` may see it (every role sees every hazard for now)."""
-    del user  # scoping by district and school goes here
-    return hazards.get_hazard(session, hazard_id, for_update=for_update)
+    """The hazard, if its school is in ``user``'s scope (404 otherwise, as for a missing one)."""
+    hazard = hazards.get_hazard(session, hazard_id, for_update=for_update)
+    if not Scope.of(user).allows_school(session, hazard.school_id):
+        raise not_found(f"hazard with id {hazard_id}")
+    return hazard
 
 
 def visible(stmt: Select[Row], user: User) -> Select[Row]:
-    """``stmt`` limited to the hazards ``user`` may see (all of them for now)."""
-    del user
-    return stmt
+    """``stmt`` limited to the hazards of the schools in ``user``'s scope."""
+    return stmt.where(Scope.of(user).schools(Hazard.school_id))
 
 
 def check_upload(user: User, stage: EvidenceStage) -> None:
@@ -277,16 +280,25 @@ def _detail(session: Session, hazard: Hazard, now: datetime) -> HazardDetail:
     )
 
 
-def _school_and_camera(session: Session, school_code: str, camera_code: str | None) -> tuple[int, int | None]:
+def _school_and_camera(
+    session: Session, school_code: str, camera_code: str | None, scope: Scope
+) -> tuple[int, int | None]:
+    """The ids of the school (404 if unknown or outside ``scope``) and of its camera (404 unknown, 422 when it
+    hangs at another school)."""
     school_id = session.scalar(select(School.id).where(School.code == school_code))
-    if school_id is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no school with code {school_code!r}")
+    if school_id is None or not scope.allows_school(session, school_id):
+        raise not_found(f"school with code {school_code!r}")
     if camera_code is None:
         return school_id, None
-    camera_id = session.scalar(select(Camera.id).where(Camera.code == camera_code))
-    if camera_id is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera with code {camera_code!r}")
-    return school_id, camera_id
+    camera = session.execute(select(Camera.id, Camera.school_id).where(Camera.code == camera_code)).one_or_none()
+    if camera is None or not scope.allows_school(session, camera.school_id):
+        raise not_found(f"camera with code {camera_code!r}")
+    if camera.school_id != school_id:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"camera {camera_code!r} is not at school {school_code!r}",
+        )
+    return school_id, camera.id
 
 
 # --- Endpoints ---
@@ -299,7 +311,11 @@ def create_hazard(
     """A hazard at a school, or from an event (its school and camera). Upload its before picture with
     ``POST /api/hazards/{id}/evidence``. 409 when the event already has a hazard not yet closed."""
     now, config = clock(), settings.patrol.hazards
+    scope = Scope.of(user)
     if body.event_id is not None:
+        fact = facts.event(work.session, body.event_id)
+        if fact is None or not scope.allows_school(work.session, fact.school_id):
+            raise not_found(f"event with id {body.event_id}")
         hazard = hazards.open_hazard_from_event(
             work.session,
             facts,
@@ -314,7 +330,7 @@ def create_hazard(
         )
     else:
         assert body.school_code is not None and body.title is not None  # the model's validator
-        school_id, camera_id = _school_and_camera(work.session, body.school_code, body.camera_code)
+        school_id, camera_id = _school_and_camera(work.session, body.school_code, body.camera_code, scope)
         hazard = hazards.open_hazard(
             work.session,
             school_id=school_id,

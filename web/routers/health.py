@@ -1,4 +1,9 @@
-"""Camera health, thumbnails and video-quality faults, as ingest workers stored them."""
+"""Camera health, thumbnails and video-quality faults, as ingest workers stored them.
+
+A scoped user sees the cameras of its own schools only (counts, lists, faults, thumbnails); any other camera
+is a 404, as if it did not exist (:mod:`web.scopes`). Error details are redacted again on the way out: a
+stream URL with its credentials never reaches an answer, whoever stored it.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,10 @@ from sqlalchemy import func, select
 from ingest.models import HealthReason, HealthState, QualityFault
 from ingest.tables import CameraHealth, CameraHealthTransition, CameraQualityFault
 from ingest.thumbnails import ThumbnailError, ThumbnailStore
+from kernel.secrets import redact_text
 from registry.models import Camera
-from web.auth import CurrentUser
 from web.deps import DbSession
+from web.scopes import Scope, UserScope, not_found
 
 router = APIRouter(prefix="/api", tags=["health"])
 
@@ -87,26 +93,33 @@ def _fault_public(fault: CameraQualityFault, code: str) -> FaultPublic:
     )
 
 
-def _camera_id(session: DbSession, code: str) -> int:
-    camera_id = session.scalar(select(Camera.id).where(Camera.code == code))
+def _camera_id(session: DbSession, code: str, scope: Scope) -> int:
+    """The id of the camera with ``code`` in ``scope`` (404 otherwise)."""
+    camera_id = session.scalar(select(Camera.id).where(Camera.code == code, scope.schools(Camera.school_id)))
     if camera_id is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera with code {code!r}")
+        raise not_found(f"camera with code {code!r}")
     return camera_id
 
 
 @router.get("/health/summary", summary="Fleet health counts")
-def health_summary(session: DbSession, _user: CurrentUser) -> HealthSummary:
-    """Enabled cameras per health state, and open quality faults."""
+def health_summary(session: DbSession, scope: UserScope) -> HealthSummary:
+    """Enabled cameras (of the user's schools) per health state, and open quality faults."""
+    in_scope = scope.schools(Camera.school_id)
     rows = session.execute(
         select(CameraHealth.state, func.count())
         .join(Camera, Camera.id == CameraHealth.camera_id)
-        .where(Camera.enabled.is_(True))
+        .where(Camera.enabled.is_(True), in_scope)
         .group_by(CameraHealth.state)
     ).all()
     counts: dict[HealthState, int] = {state: int(count) for state, count in rows}
-    enabled = session.scalar(select(func.count(Camera.id)).where(Camera.enabled.is_(True))) or 0
+    enabled = session.scalar(select(func.count(Camera.id)).where(Camera.enabled.is_(True), in_scope)) or 0
     faults = (
-        session.scalar(select(func.count(CameraQualityFault.id)).where(CameraQualityFault.open.is_(True))) or 0
+        session.scalar(
+            select(func.count(CameraQualityFault.id))
+            .join(Camera, Camera.id == CameraQualityFault.camera_id)
+            .where(CameraQualityFault.open.is_(True), in_scope)
+        )
+        or 0
     )
     known = sum(counts.values())
     return HealthSummary(
@@ -121,13 +134,17 @@ def health_summary(session: DbSession, _user: CurrentUser) -> HealthSummary:
 @router.get("/health", summary="Health of many cameras")
 def list_health(
     session: DbSession,
-    _user: CurrentUser,
+    scope: UserScope,
     camera: Annotated[list[str] | None, Query(max_length=500, description="Camera codes (repeat the key)")] = None,
     state: Annotated[HealthState | None, Query(description="Only cameras in this state")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[HealthPublic]:
     """Current health of the given cameras, or of the cameras in ``state``."""
-    stmt = select(Camera.code, CameraHealth).join(CameraHealth, CameraHealth.camera_id == Camera.id)
+    stmt = (
+        select(Camera.code, CameraHealth)
+        .join(CameraHealth, CameraHealth.camera_id == Camera.id)
+        .where(scope.schools(Camera.school_id))
+    )
     if camera:
         stmt = stmt.where(Camera.code.in_(camera))
     if state:
@@ -147,7 +164,7 @@ def _health_public(code: str, row: CameraHealth, faults: list[CameraQualityFault
         camera_code=code,
         state=row.state,
         reason=row.reason,
-        detail=row.detail,
+        detail=redact_text(row.detail),
         since=row.since,
         worker_id=row.worker_id,
         bitrate_kbps=row.bitrate_kbps,
@@ -162,9 +179,9 @@ def _health_public(code: str, row: CameraHealth, faults: list[CameraQualityFault
 
 
 @router.get("/cameras/{code}/health", summary="One camera's health")
-def camera_health(code: str, session: DbSession, _user: CurrentUser) -> HealthPublic:
+def camera_health(code: str, session: DbSession, scope: UserScope) -> HealthPublic:
     """Current health, figures and open faults of a camera (state null if no worker has read it yet)."""
-    camera_id = _camera_id(session, code)
+    camera_id = _camera_id(session, code, scope)
     row = session.get(CameraHealth, camera_id)
     if row is None:
         return HealthPublic(camera_code=code, state=None)
@@ -180,11 +197,11 @@ def camera_health(code: str, session: DbSession, _user: CurrentUser) -> HealthPu
 def camera_health_history(
     code: str,
     session: DbSession,
-    _user: CurrentUser,
+    scope: UserScope,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[TransitionPublic]:
     """The camera's most recent health changes, newest first."""
-    camera_id = _camera_id(session, code)
+    camera_id = _camera_id(session, code, scope)
     rows = session.scalars(
         select(CameraHealthTransition)
         .where(CameraHealthTransition.camera_id == camera_id)
@@ -197,7 +214,7 @@ def camera_health_history(
             state=r.state,
             previous_state=r.previous_state,
             reason=r.reason,
-            detail=r.detail,
+            detail=redact_text(r.detail),
             worker_id=r.worker_id,
         )
         for r in rows
@@ -210,9 +227,9 @@ def camera_health_history(
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "No thumbnail yet"}},
 )
-def camera_thumbnail(code: str, request: Request, session: DbSession, _user: CurrentUser) -> Response:
+def camera_thumbnail(code: str, request: Request, session: DbSession, scope: UserScope) -> Response:
     """The camera's latest keyframe as a ~320 px JPEG; ``X-Captured-At`` says when it was taken."""
-    _camera_id(session, code)
+    _camera_id(session, code, scope)
     store: ThumbnailStore = request.app.state.thumbnails
     try:
         thumbnail = store.get(code)
@@ -230,12 +247,16 @@ def camera_thumbnail(code: str, request: Request, session: DbSession, _user: Cur
 @router.get("/quality-faults", summary="Video-quality faults")
 def list_faults(
     session: DbSession,
-    _user: CurrentUser,
+    scope: UserScope,
     open_only: Annotated[bool, Query(alias="open", description="Only faults still present")] = True,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[FaultPublic]:
     """Faults, newest first."""
-    stmt = select(CameraQualityFault, Camera.code).join(Camera, Camera.id == CameraQualityFault.camera_id)
+    stmt = (
+        select(CameraQualityFault, Camera.code)
+        .join(Camera, Camera.id == CameraQualityFault.camera_id)
+        .where(scope.schools(Camera.school_id))
+    )
     if open_only:
         stmt = stmt.where(CameraQualityFault.open.is_(True))
     rows = session.execute(stmt.order_by(CameraQualityFault.started_at.desc()).limit(limit)).all()
@@ -248,9 +269,13 @@ def list_faults(
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}},
 )
-def fault_snapshot(fault_id: int, session: DbSession, _user: CurrentUser) -> Response:
+def fault_snapshot(fault_id: int, session: DbSession, scope: UserScope) -> Response:
     """JPEG of the keyframe on which the fault was found."""
-    fault = session.get(CameraQualityFault, fault_id)
+    fault = session.scalars(
+        select(CameraQualityFault)
+        .join(Camera, Camera.id == CameraQualityFault.camera_id)
+        .where(CameraQualityFault.id == fault_id, scope.schools(Camera.school_id))
+    ).one_or_none()
     if fault is None or fault.snapshot_jpeg is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no snapshot for fault {fault_id}")
     return Response(fault.snapshot_jpeg, media_type="image/jpeg", headers={"Cache-Control": "max-age=86400"})

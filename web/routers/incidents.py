@@ -3,7 +3,8 @@ bureau (phone 15 min, writing 30 min) and by the bureau to the city (phone 20 mi
 
 The duty room files, classifies and reports; a major incident is closed by the leader on duty, a general one by
 the duty room, and only once every report is made. Each clock shows its deadline and the seconds left (negative
-when overdue) at the app clock's now.
+when overdue) at the app clock's now. A scoped user sees and works on the incidents of its own schools only
+(:mod:`web.scopes`): the others are 404.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from web.deps import AppFacts, AppSettings, Clock, DbSession, UnitOfWork
 from web.models import Role, User
 from web.permissions import DutyUser
 from web.schemas import Page, UserRef, user_refs
+from web.scopes import Scope, not_found
 
 router = APIRouter(prefix="/api", tags=["incidents"])
 
@@ -37,9 +39,11 @@ Row = tuple[Incident, str, str, str]
 
 
 def incident_for(session: Session, incident_id: int, user: User, *, for_update: bool = False) -> Incident:
-    """The incident as ``user`` may see it (every role sees every incident for now; scoping goes here)."""
-    del user
-    return incidents.get_incident(session, incident_id, for_update=for_update)
+    """The incident, if its school is in ``user``'s scope (404 otherwise, as for a missing one)."""
+    incident = incidents.get_incident(session, incident_id, for_update=for_update)
+    if not Scope.of(user).allows_school(session, incident.school_id):
+        raise not_found(f"incident with id {incident_id}")
+    return incident
 
 
 def check_close(user: User, incident: Incident) -> None:
@@ -258,7 +262,11 @@ def create_incident(
     """An incident from an event (its school and start time) or at a school; created major, its clocks start
     now. 409 when the event already has an open incident."""
     now, clocks, zone = clock(), settings.patrol.clocks, _zone(settings)
+    scope = Scope.of(user)
     if body.event_id is not None:
+        fact = facts.event(work.session, body.event_id)
+        if fact is None or not scope.allows_school(work.session, fact.school_id):
+            raise not_found(f"event with id {body.event_id}")
         incident = incidents.incident_from_event(
             work.session,
             facts,
@@ -274,8 +282,8 @@ def create_incident(
     else:
         assert body.school_code is not None and body.occurred_at is not None and body.title is not None
         school_id = work.session.scalar(select(School.id).where(School.code == body.school_code))
-        if school_id is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no school with code {body.school_code!r}")
+        if school_id is None or not scope.allows_school(work.session, school_id):
+            raise not_found(f"school with code {body.school_code!r}")
         incident = incidents.create_incident(
             work.session,
             school_id=school_id,
@@ -314,10 +322,9 @@ def list_incidents(
     limit: Annotated[int, Query(ge=1, le=1000, description="Most rows returned")] = 100,
     offset: Annotated[int, Query(ge=0, description="Rows skipped")] = 0,
 ) -> Page[IncidentPublic]:
-    """Incidents, newest first, with their clocks and the number matching."""
-    del user  # scoping goes with incident_for
+    """Incidents of the user's schools, newest first, with their clocks and the number matching."""
     now = clock()
-    stmt = _select()
+    stmt = _select().where(Scope.of(user).schools(Incident.school_id))
     if incident_status is not None:
         stmt = stmt.where(Incident.status == incident_status)
     if severity is not None:

@@ -3,6 +3,8 @@ audit.
 
 Inspecting and signing are the inspectors' work (inspector, leader on duty, administrator); every logged-in
 role reads. Only the inspector who started an inspection adds findings to it, moves it to a wall and signs it.
+A scoped user sees (and inspects) only the schools of its scope, and puts an inspection only on a wall it sees
+(:mod:`web.scopes`): the others are 404.
 """
 
 from __future__ import annotations
@@ -15,18 +17,21 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Form, HTTPException, Query, Request, Response, UploadFile, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from patrol import inspections as insp
 from patrol.camera_sets import Code
 from patrol.hazards import HazardRequest
 from patrol.models import InspectionMethod, InspectionStatus, Severity, Verdict
-from patrol.tables import Inspection, InspectionFinding, VideoWall
+from patrol.tables import Inspection, InspectionFinding, SpotCheckDraw, VideoWall
 from registry.models import District, SceneType, School
-from web.auth import CurrentUser
 from web.deps import AppSettings, Clock, DbSession, UnitOfWork
 from web.models import User
 from web.permissions import InspectorUser
+from web.routers.spot_checks import quota_for
+from web.routers.walls import covers_wall
 from web.schemas import Page, UserRef, user_refs
+from web.scopes import Scope, UserScope, not_found
 from web.uploads import latest_thumbnail, read_picture
 
 router = APIRouter(prefix="/api", tags=["inspections"])
@@ -235,9 +240,27 @@ def _finding_public(finding: InspectionFinding, camera_code: str | None) -> Find
     )
 
 
-def _own(session: DbSession, inspection_id: int, user: User, action: str) -> Inspection:
-    """The inspection, if ``user`` is its inspector (403 otherwise: nobody acts for the inspector)."""
+def inspection_for(session: Session, inspection_id: int, scope: Scope) -> Inspection:
+    """The inspection, if its school is in ``scope`` (404 otherwise)."""
     inspection = insp.get_inspection(session, inspection_id)
+    if not scope.allows_school(session, inspection.school_id):
+        raise not_found(f"inspection with id {inspection_id}")
+    return inspection
+
+
+def _check_wall(session: Session, wall_id: int | None, scope: Scope) -> None:
+    """A wall named for an inspection must be one the user sees (404 otherwise)."""
+    if wall_id is None or scope.is_bureau:
+        return
+    wall = session.get(VideoWall, wall_id)
+    if wall is None or not covers_wall(scope.codes(session), wall):
+        raise not_found(f"wall {wall_id}")
+
+
+def _own(session: DbSession, inspection_id: int, user: User, action: str) -> Inspection:
+    """The inspection, if ``user`` is its inspector (403 otherwise: nobody acts for the inspector; 404 outside
+    the user's scope)."""
+    inspection = inspection_for(session, inspection_id, Scope.of(user))
     if inspection.inspector_id != user.id:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
@@ -248,11 +271,20 @@ def _own(session: DbSession, inspection_id: int, user: User, action: str) -> Ins
 
 @router.post("/inspections", status_code=status.HTTP_201_CREATED, summary="Start an inspection")
 def start_inspection(
-    body: InspectionCreate, work: UnitOfWork, user: InspectorUser, clock: Clock
+    body: InspectionCreate, work: UnitOfWork, user: InspectorUser, scope: UserScope, clock: Clock
 ) -> InspectionDetail:
     """Open an inspection of a school by the logged-in inspector; a random one names its draw; with a wall, the
     wall shows the school's cameras instead of its tour until the inspection is signed (409 if the wall is
-    taken by another open inspection)."""
+    taken by another open inspection). A school, wall or draw outside the user's scope is a 404."""
+    session = work.session
+    school_id = session.scalar(select(School.id).where(School.code == body.school_code))
+    if school_id is not None and not scope.allows_school(session, school_id):
+        raise not_found(f"school with code {body.school_code!r}")
+    _check_wall(session, body.wall_id, scope)
+    if body.draw_id is not None and not scope.is_bureau:
+        draw = session.get(SpotCheckDraw, body.draw_id)
+        if draw is not None:
+            quota_for(session, draw.quota_id, scope)
     inspection = insp.start_inspection(
         work.session,
         school_code=body.school_code,
@@ -270,7 +302,7 @@ def start_inspection(
 @router.get("/inspections", summary="Inspections")
 def list_inspections(
     session: DbSession,
-    _user: CurrentUser,
+    scope: UserScope,
     school: Annotated[str | None, Query(max_length=64, description="Only this school code")] = None,
     inspection_status: Annotated[
         InspectionStatus | None, Query(alias="status", description="open or signed")
@@ -280,8 +312,8 @@ def list_inspections(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Page[InspectionPublic]:
-    """Inspections, newest first, with the number matching."""
-    stmt = select(Inspection)
+    """Inspections of the user's schools, newest first, with the number matching."""
+    stmt = select(Inspection).where(scope.schools(Inspection.school_id))
     if school is not None:
         stmt = stmt.join(School, School.id == Inspection.school_id).where(School.code == school)
     if inspection_status is not None:
@@ -298,9 +330,9 @@ def list_inspections(
 
 
 @router.get("/inspections/{inspection_id}", summary="One inspection")
-def get_inspection(inspection_id: int, session: DbSession, _user: CurrentUser) -> InspectionDetail:
+def get_inspection(inspection_id: int, session: DbSession, scope: UserScope) -> InspectionDetail:
     """An inspection with the school's cameras, its findings and its signature."""
-    return _inspection_detail(session, insp.get_inspection(session, inspection_id))
+    return _inspection_detail(session, inspection_for(session, inspection_id, scope))
 
 
 @router.put("/inspections/{inspection_id}/wall", summary="Show an inspection on a wall")
@@ -309,6 +341,7 @@ def set_inspection_wall(
 ) -> InspectionDetail:
     """Queue the open inspection's cameras on another wall, or on none (the wall's tour resumes)."""
     _own(work.session, inspection_id, user, "move it to a wall")
+    _check_wall(work.session, body.wall_id, Scope.of(user))
     inspection = insp.set_wall(
         work.session,
         inspection_id,
@@ -392,8 +425,9 @@ def _snapshot(form: FindingForm, request: Request) -> bytes | None:
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}},
 )
-def finding_snapshot(inspection_id: int, finding_id: int, session: DbSession, _user: CurrentUser) -> Response:
+def finding_snapshot(inspection_id: int, finding_id: int, session: DbSession, scope: UserScope) -> Response:
     """The JPEG kept with the finding."""
+    inspection_for(session, inspection_id, scope)
     finding = session.get(InspectionFinding, finding_id)
     if finding is None or finding.inspection_id != inspection_id or finding.snapshot_jpeg is None:
         raise HTTPException(
@@ -428,7 +462,8 @@ def sign_inspection(
 
 
 @router.get("/inspections/{inspection_id}/verify", summary="Check an inspection's signature")
-def verify_inspection(inspection_id: int, session: DbSession, _user: CurrentUser) -> InspectionVerificationPublic:
+def verify_inspection(inspection_id: int, session: DbSession, scope: UserScope) -> InspectionVerificationPublic:
     """Recompute the content hash from the stored rows and compare it with the signed one."""
+    inspection_for(session, inspection_id, scope)
     result = insp.verify_inspection(session, inspection_id)
     return InspectionVerificationPublic.model_validate({**asdict(result), "verdict": result.verdict})

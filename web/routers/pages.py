@@ -19,6 +19,7 @@ from web.console import render_page
 from web.deps import AppSettings, DbSession
 from web.i18n import LANG_COOKIE, LANGUAGES
 from web.models import User
+from web.routers.console_ops import landing_page
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -31,14 +32,19 @@ def login_form(request: Request, settings: AppSettings) -> Response:
 
 
 @router.get("/lang/{lang}")
-def switch_language(lang: str, request: Request) -> Response:
-    """Switch the console language (zh-CN or en) and go back to the page the user came from."""
+def switch_language(
+    lang: str,
+    next_path: Annotated[str, Query(alias="next", max_length=500, description="Page to go back to")] = "/",
+) -> Response:
+    """Switch the console language (zh-CN or en) and go back to the page the switch was clicked on."""
     if lang not in LANGUAGES:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no language {lang!r}: use one of {', '.join(LANGUAGES)}")
-    back = urlsplit(request.headers.get("referer", ""))
-    # Only a path on this site: never redirect to another host.
-    target = back.path if back.netloc == request.url.netloc and back.path.startswith("/") else "/"
-    response = RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
+    target = urlsplit(next_path)
+    # Only a path of this site: never an open redirect to another host ("//evil.example" included).
+    path = target.path if not target.scheme and not target.netloc and target.path.startswith("/") else "/"
+    if path.startswith("//"):
+        path = "/"
+    response = RedirectResponse(path, status_code=status.HTTP_303_SEE_OTHER)
     response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
     return response
 
@@ -90,7 +96,7 @@ def login(
     record_audit(session, AuditAction.LOGIN, actor=user, ip=address)
     session.commit()
     log.info("user %s logged in", user.username)
-    return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+    return RedirectResponse(landing_page(user), status_code=status.HTTP_303_SEE_OTHER)
 
 
 @router.post("/logout")
@@ -139,14 +145,12 @@ def index(
         bureau=settings.instance.name,
         user=user,
         active="/",
-        **{
-            "schools": schools,
-            "districts": districts,
-            "district": district,
-            "page": page,
-            "pages": max(1, -(-total // size)),
-            "school_total": total,
-            "camera_total": camera_total,
-            "health": health,
-        },
+        schools=schools,
+        districts=districts,
+        district=district,
+        page=page,
+        pages=max(1, -(-total // size)),
+        school_total=total,
+        camera_total=camera_total,
+        health=health,
     )

@@ -1,4 +1,9 @@
-"""API: patrol plans (定时定点巡查), the patrol tasks they become, and the duty officers' verdicts per camera."""
+"""API: patrol plans (定时定点巡查), the patrol tasks they become, and the duty officers' verdicts per camera.
+
+Plans are configured by bureau-scoped administrators (every change audited); a scoped user reads the plans whose
+camera set lies within its scope. A scoped user sees the tasks with at least one of its cameras, and of them
+only its cameras (items, progress, verdicts, snapshots) — :mod:`web.scopes`.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
 from kernel.calendar import SchoolCalendar
@@ -37,8 +42,11 @@ from patrol.tables import PatrolPlan, PatrolTask, PatrolTaskItem
 from registry.models import Camera, School
 from web.auth import CurrentUser
 from web.deps import AppSettings, Clock, DbSession, UnitOfWork
-from web.permissions import AdminUser, DutyUser
+from web.permissions import BureauAdminUser, DutyUser
+from web.routers.audit import record_change
+from web.routers.tours import covers_set
 from web.schemas import Page, UserRef, user_refs
+from web.scopes import Scope, ScopeCodes, UserScope, not_found
 from web.uploads import latest_thumbnail, read_picture
 
 log = logging.getLogger(__name__)
@@ -180,52 +188,83 @@ def _plan_public(
     )
 
 
+def _plan(session: Session, plan_id: int, codes: ScopeCodes) -> PatrolPlan:
+    """The plan, if its camera set lies within ``codes`` (404 otherwise)."""
+    plan = get_plan(session, plan_id)
+    if not covers_set(codes, camera_set_from_json(plan.selector)):
+        raise not_found(f"patrol plan with id {plan_id}")
+    return plan
+
+
+def _spec_changes(before: PlanSpec, after: PlanSpec) -> dict[str, object]:
+    """``{field: [before, after]}`` of the fields that differ."""
+    old, new = before.model_dump(mode="json"), after.model_dump(mode="json")
+    return {k: [old[k], new[k]] for k in new if old.get(k) != new[k]}
+
+
 @router.get("/patrol-plans", summary="List patrol plans")
 def list_plans(
     session: DbSession,
     settings: AppSettings,
     clock: Clock,
-    _user: CurrentUser,
+    scope: UserScope,
     enabled: Annotated[bool | None, Query(description="Only enabled (true) or disabled (false) plans")] = None,
     limit: Limit = 200,
 ) -> list[PlanPublic]:
-    """Plans by name, each with its camera count now and its next window."""
-    stmt = select(PatrolPlan).order_by(PatrolPlan.name).limit(limit)
+    """Plans in the user's scope by name, each with its camera count now and its next window."""
+    stmt = select(PatrolPlan).order_by(PatrolPlan.name)
     if enabled is not None:
         stmt = stmt.where(PatrolPlan.enabled.is_(enabled))
+    codes = scope.codes(session)
+    plans = [p for p in session.scalars(stmt) if covers_set(codes, camera_set_from_json(p.selector))][:limit]
     now, calendar = clock(), _calendar(settings)
-    fleet = load_fleet(session)
-    return [_plan_public(session, plan, now, calendar, fleet) for plan in session.scalars(stmt)]
+    fleet = load_fleet(session) if plans else []
+    return [_plan_public(session, plan, now, calendar, fleet) for plan in plans]
 
 
 @router.post("/patrol-plans", status_code=status.HTTP_201_CREATED, summary="Create a patrol plan")
 def create_patrol_plan(
-    body: PlanCreate, work: UnitOfWork, settings: AppSettings, clock: Clock, _admin: AdminUser
+    body: PlanCreate,
+    request: Request,
+    work: UnitOfWork,
+    settings: AppSettings,
+    clock: Clock,
+    user: BureauAdminUser,
 ) -> PlanPublic:
     """A new plan; its camera set must name known codes and match at least one enabled camera."""
     now = clock()
     plan = create_plan(work.session, body, now=now)
+    work.session.flush()
+    record_change(work.session, request, user, f"patrol plan {plan.id}", "create", body.model_dump(mode="json"))
     work.commit()
     return _plan_public(work.session, plan, now, _calendar(settings))
 
 
 @router.get("/patrol-plans/{plan_id}", summary="One patrol plan")
 def get_patrol_plan(
-    plan_id: int, session: DbSession, settings: AppSettings, clock: Clock, _user: CurrentUser
+    plan_id: int, session: DbSession, settings: AppSettings, clock: Clock, scope: UserScope
 ) -> PlanPublic:
     """A plan with its camera count now and its next window."""
-    return _plan_public(session, get_plan(session, plan_id), clock(), _calendar(settings))
+    return _plan_public(session, _plan(session, plan_id, scope.codes(session)), clock(), _calendar(settings))
 
 
 @router.put("/patrol-plans/{plan_id}", summary="Change a patrol plan")
 def update_patrol_plan(
-    plan_id: int, body: PlanCreate, work: UnitOfWork, settings: AppSettings, clock: Clock, _admin: AdminUser
+    plan_id: int,
+    body: PlanCreate,
+    request: Request,
+    work: UnitOfWork,
+    settings: AppSettings,
+    clock: Clock,
+    user: BureauAdminUser,
 ) -> PlanPublic:
     """Replace a plan's settings. Tasks already open stay as they are; unopened tasks the plan no longer has are
     withdrawn (the patrol service creates the new ones); a new camera set replaces the cameras of the unopened
     tasks kept."""
     now, calendar = clock(), _calendar(settings)
+    before = plan_spec(get_plan(work.session, plan_id))
     change = update_plan(work.session, plan_id, body, now=now, calendar=calendar)
+    record_change(work.session, request, user, f"patrol plan {plan_id}", "update", _spec_changes(before, body))
     work.commit()
     if change.withdrawn or change.rebuilt:
         log.info(
@@ -238,9 +277,13 @@ def update_patrol_plan(
 
 
 @router.delete("/patrol-plans/{plan_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a patrol plan")
-def delete_patrol_plan(plan_id: int, work: UnitOfWork, clock: Clock, _admin: AdminUser) -> Response:
+def delete_patrol_plan(
+    plan_id: int, request: Request, work: UnitOfWork, clock: Clock, user: BureauAdminUser
+) -> Response:
     """Delete a plan and its unopened tasks; 409 if a task of it has opened (disable the plan instead)."""
+    name = get_plan(work.session, plan_id).name
     delete_plan(work.session, plan_id, now=clock())
+    record_change(work.session, request, user, f"patrol plan {plan_id}", "delete", {"name": name})
     work.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -251,12 +294,12 @@ def preview_patrol_plan(
     session: DbSession,
     settings: AppSettings,
     clock: Clock,
-    _user: CurrentUser,
+    scope: UserScope,
     day: Annotated[date | None, Query(description="First local day (default: today)")] = None,
     days: Annotated[int, Query(ge=1, le=62, description="How many days")] = 7,
 ) -> PlanPreview:
     """The plan's window on each day from ``day``, and the cameras a task created now would list."""
-    plan = get_plan(session, plan_id)
+    plan = _plan(session, plan_id, scope.codes(session))
     calendar = _calendar(settings)
     first = day or calendar.local(clock()).date()
     schedule = Schedule.of(plan)
@@ -295,12 +338,37 @@ def _task_public(task: PatrolTask, plan_name: str, progress: tuple[int, int]) ->
     )
 
 
-def _one_task_public(session: Session, task: PatrolTask) -> TaskPublic:
+def _in_scope(scope: Scope) -> ColumnElement[bool]:
+    """Tasks with at least one camera in ``scope``."""
+    return exists().where(PatrolTaskItem.task_id == PatrolTask.id, scope.cameras(PatrolTaskItem.camera_id))
+
+
+def _progress(session: Session, task_ids: Sequence[int], scope: Scope) -> dict[int, tuple[int, int]]:
+    """Cameras with a verdict and cameras of each task, counting the cameras in ``scope`` only."""
+    if scope.is_bureau or not task_ids:
+        return task_progress(session, task_ids)
+    rows = session.execute(
+        select(PatrolTaskItem.task_id, func.count(PatrolTaskItem.verdict), func.count(PatrolTaskItem.id))
+        .where(PatrolTaskItem.task_id.in_(task_ids), scope.cameras(PatrolTaskItem.camera_id))
+        .group_by(PatrolTaskItem.task_id)
+    ).all()
+    return {task_id: (int(done), int(total)) for task_id, done, total in rows}
+
+
+def _task(session: Session, task_id: int, scope: Scope) -> PatrolTask:
+    """The task, if it has a camera in ``scope`` (404 otherwise)."""
+    task = get_task(session, task_id)
+    if not scope.is_bureau and not session.scalar(select(_in_scope(scope)).where(PatrolTask.id == task.id)):
+        raise not_found(f"patrol task with id {task_id}")
+    return task
+
+
+def _one_task_public(session: Session, task: PatrolTask, scope: Scope) -> TaskPublic:
     name = session.scalar(select(PatrolPlan.name).where(PatrolPlan.id == task.plan_id)) or ""
-    return _task_public(task, name, task_progress(session, [task.id]).get(task.id, (0, 0)))
+    return _task_public(task, name, _progress(session, [task.id], scope).get(task.id, (0, 0)))
 
 
-def _items(session: Session, task_id: int, camera_code: str | None = None) -> list[TaskItemPublic]:
+def _items(session: Session, task_id: int, scope: Scope, camera_code: str | None = None) -> list[TaskItemPublic]:
     # Columns, not rows: the snapshots stay in the database (a bureau-wide task has thousands of cameras).
     stmt = (
         select(
@@ -318,7 +386,7 @@ def _items(session: Session, task_id: int, camera_code: str | None = None) -> li
         )
         .join(Camera, Camera.id == PatrolTaskItem.camera_id)
         .join(School, School.id == Camera.school_id)
-        .where(PatrolTaskItem.task_id == task_id)
+        .where(PatrolTaskItem.task_id == task_id, scope.schools(Camera.school_id))
         .order_by(PatrolTaskItem.position)
     )
     if camera_code is not None:
@@ -360,6 +428,7 @@ def list_tasks(
     session: DbSession,
     clock: Clock,
     user: CurrentUser,
+    scope: UserScope,
     day: Annotated[date | None, Query(description="Only tasks of this local day")] = None,
     task_status: Annotated[
         TaskStatus | None, Query(alias="status", description="Only tasks in this state")
@@ -372,8 +441,11 @@ def list_tasks(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Page[TaskPublic]:
-    """Tasks, newest window first, each with its cameras done / total, and the number matching."""
+    """Tasks with a camera in the user's scope, newest window first, each with its cameras done / total (in
+    scope), and the number matching."""
     stmt = select(PatrolTask, PatrolPlan.name).join(PatrolPlan, PatrolPlan.id == PatrolTask.plan_id)
+    if not scope.is_bureau:
+        stmt = stmt.where(_in_scope(scope))
     if mine:
         duty = on_duty(session, clock())
         if duty is None or user.id not in (duty.leader_id, *duty.officer_ids):
@@ -391,17 +463,17 @@ def list_tasks(
     rows = session.execute(
         stmt.order_by(PatrolTask.window_start.desc(), PatrolTask.id.desc()).limit(limit).offset(offset)
     ).all()
-    progress = task_progress(session, [task.id for task, _ in rows])
+    progress = _progress(session, [task.id for task, _ in rows], scope)
     items = [_task_public(task, name, progress.get(task.id, (0, 0))) for task, name in rows]
     return Page(total=total, offset=offset, limit=limit, items=items)
 
 
 @router.get("/patrol-tasks/{task_id}", summary="One patrol task with its cameras")
-def get_patrol_task(task_id: int, session: DbSession, _user: CurrentUser) -> TaskDetail:
-    """A task and every camera's verdict, note, officer and snapshot link."""
-    task = get_task(session, task_id)
-    items = _items(session, task.id)
-    summary = _one_task_public(session, task)
+def get_patrol_task(task_id: int, session: DbSession, scope: UserScope) -> TaskDetail:
+    """A task and every camera's (in the user's scope) verdict, note, officer and snapshot link."""
+    task = _task(session, task_id, scope)
+    items = _items(session, task.id, scope)
+    summary = _one_task_public(session, task, scope)
     return TaskDetail(**summary.model_dump(), items=items)
 
 
@@ -414,6 +486,7 @@ def record_item_verdict(
     settings: AppSettings,
     clock: Clock,
     user: DutyUser,
+    scope: UserScope,
     verdict: Annotated[Verdict, Form(description="normal or abnormal")],
     note: Annotated[str, Form(max_length=MAX_NOTE_CHARS, description="What the officer saw")] = "",
     open_hazard: Annotated[
@@ -433,8 +506,14 @@ def record_item_verdict(
     """Record (or, inside the window, replace) the verdict on one camera of a task, as a multipart form.
 
     Only inside the task's window: 409 before it opens and after it closes. Without an uploaded snapshot the
-    camera's latest thumbnail is kept as evidence, if there is one (``snapshot`` says which).
+    camera's latest thumbnail is kept as evidence, if there is one (``snapshot`` says which). A camera outside
+    the user's scope is a 404.
     """
+    _task(work.session, task_id, scope)
+    if not scope.is_bureau and not work.session.scalar(
+        select(Camera.id).where(Camera.code == camera_code, scope.schools(Camera.school_id))
+    ):
+        raise not_found(f"camera {camera_code!r} in patrol task {task_id}")
     if hazard_deadline is not None and hazard_deadline.tzinfo is None:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -475,8 +554,8 @@ def record_item_verdict(
     )
     work.commit()
     return VerdictPublic(
-        task=_one_task_public(work.session, result.task),
-        item=_items(work.session, task_id, camera_code)[0],
+        task=_one_task_public(work.session, result.task, scope),
+        item=_items(work.session, task_id, scope, camera_code)[0],
         snapshot=source,
         snapshot_detail=detail,
         hazard_opened=result.hazard_opened,
@@ -490,12 +569,12 @@ def record_item_verdict(
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}},
 )
-def item_snapshot(task_id: int, camera_code: str, session: DbSession, _user: CurrentUser) -> Response:
+def item_snapshot(task_id: int, camera_code: str, session: DbSession, scope: UserScope) -> Response:
     """The JPEG kept as evidence with the verdict on ``camera_code`` in task ``task_id``."""
     data = session.scalar(
         select(PatrolTaskItem.snapshot_jpeg)
         .join(Camera, Camera.id == PatrolTaskItem.camera_id)
-        .where(PatrolTaskItem.task_id == task_id, Camera.code == camera_code)
+        .where(PatrolTaskItem.task_id == task_id, Camera.code == camera_code, scope.schools(Camera.school_id))
     )
     if data is None:
         raise HTTPException(

@@ -3,6 +3,8 @@ generating (or regenerating) the report of a finished day.
 
 Days are local days of ``instance.timezone``, written ``YYYY-MM-DD``. The patrol service generates each day's
 report at ``patrol.report.at`` the next morning; the duty room may generate a missing one or regenerate one.
+The figures are the whole bureau's: every endpoint needs a bureau-scoped account (403 otherwise, see
+:mod:`web.scopes`), and each PDF or CSV download is audited as an export.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from datetime import date, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -21,10 +23,11 @@ from patrol.report_figures import DailyFigures, key_figures
 from patrol.report_pdf import ReportFontError
 from patrol.reports import generate_report, report_urls
 from patrol.tables import DailyReport
-from web.auth import CurrentUser
 from web.deps import AppFacts, AppSettings, Clock, DbSession, UnitOfWork
-from web.permissions import DutyUser
+from web.permissions import BureauDutyUser
+from web.routers.audit import record_export
 from web.schemas import Page, UserRef, user_refs
+from web.scopes import BureauUser
 
 router = APIRouter(prefix="/api", tags=["reports"])
 
@@ -112,7 +115,7 @@ def _no_report(day: date) -> HTTPException:
 @router.get("/reports", summary="Daily reports")
 def list_reports(
     session: DbSession,
-    _user: CurrentUser,
+    _user: BureauUser,
     since: Annotated[date | None, Query(description="Days on or after (YYYY-MM-DD)")] = None,
     until: Annotated[date | None, Query(description="Days on or before (YYYY-MM-DD)")] = None,
     zero: Annotated[bool | None, Query(description="Only zero reports (true) or only the others (false)")] = None,
@@ -145,12 +148,14 @@ def list_reports(
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}, **_NOT_FOUND},
 )
-def report_pdf(day: DayPath, session: DbSession, _user: CurrentUser) -> Response:
-    """The printable A4 PDF of the report, with charts (Chinese font embedded)."""
+def report_pdf(day: DayPath, request: Request, session: DbSession, user: BureauUser) -> Response:
+    """The printable A4 PDF of the report, with charts (Chinese font embedded); the download is audited."""
     the_day = _day(day)
     pdf = session.scalar(select(DailyReport.pdf).where(DailyReport.day == the_day))
     if pdf is None:
         raise _no_report(the_day)
+    record_export(session, request, user, f"daily report {the_day.isoformat()}", format="pdf", bytes=len(pdf))
+    session.commit()
     return Response(
         pdf,
         media_type="application/pdf",
@@ -164,21 +169,25 @@ def report_pdf(day: DayPath, session: DbSession, _user: CurrentUser) -> Response
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}}, **_NOT_FOUND},
 )
-def report_csv(day: DayPath, session: DbSession, _user: CurrentUser) -> Response:
-    """The report as CSV: UTF-8 with a BOM (Excel opens it), metrics first, then the lists."""
+def report_csv(day: DayPath, request: Request, session: DbSession, user: BureauUser) -> Response:
+    """The report as CSV: UTF-8 with a BOM (Excel opens it), metrics first, then the lists; the download is
+    audited."""
     the_day = _day(day)
     text = session.scalar(select(DailyReport.csv).where(DailyReport.day == the_day))
     if text is None:
         raise _no_report(the_day)
+    data = text.encode("utf-8")
+    record_export(session, request, user, f"daily report {the_day.isoformat()}", format="csv", bytes=len(data))
+    session.commit()
     return Response(
-        text.encode("utf-8"),
+        data,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="daily-report-{the_day.isoformat()}.csv"'},
     )
 
 
 @router.get("/reports/{day}", summary="A daily report's figures", responses=_NOT_FOUND)
-def get_report(day: DayPath, session: DbSession, _user: CurrentUser) -> ReportPublic:
+def get_report(day: DayPath, session: DbSession, _user: BureauUser) -> ReportPublic:
     """Every figure of the report of ``day``, and the users it names."""
     the_day = _day(day)
     report = session.scalars(select(DailyReport).where(DailyReport.day == the_day)).first()
@@ -193,7 +202,7 @@ def get_report(day: DayPath, session: DbSession, _user: CurrentUser) -> ReportPu
     summary="Generate or regenerate a daily report",
     responses={
         200: {"description": "An existing report was regenerated"},
-        403: {"description": "Not the duty room (duty officer, leader on duty, administrator)"},
+        403: {"description": "Not the bureau's duty room (duty officer, leader on duty, administrator)"},
         503: {"description": "The report's Chinese font is not installed (package fonts-wqy-microhei)"},
     },
 )
@@ -204,7 +213,7 @@ def generate(
     facts: AppFacts,
     settings: AppSettings,
     clock: Clock,
-    _user: DutyUser,
+    _user: BureauDutyUser,
 ) -> ReportPublic:
     """Generate the report of a finished day (201), or regenerate it from the current data (200); announces
     ``report.daily``. Today and later days are refused (422): the day is not over."""

@@ -1,8 +1,9 @@
 """The duty roster: shifts (a leader on duty and duty officers), who is on duty now, handover notes.
 
-People are named by username in requests and shown as id, username and display name in responses. The
-administrator rosters shifts (one by one or generated from a pattern); the shift on duty writes handover notes
-and the shift taking over acknowledges them.
+People are named by username in requests and shown as id, username and display name in responses. A
+bureau-scoped administrator rosters shifts (one by one or generated from a pattern; every change audited); the
+shift on duty writes handover notes and the shift taking over acknowledges them. Every scope reads the roster
+(who is on duty is whom a school calls: :mod:`web.scopes`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,7 +24,8 @@ from patrol.tables import DutyShift, HandoverNote
 from web.auth import CurrentUser
 from web.deps import AppSettings, Clock, DbSession, UnitOfWork
 from web.models import Role, User
-from web.permissions import AdminUser, DutyUser
+from web.permissions import BureauAdminUser, DutyUser
+from web.routers.audit import record_change
 from web.schemas import UserRef, user_refs
 
 router = APIRouter(prefix="/api", tags=["roster"])
@@ -212,7 +214,12 @@ def _zone(settings: AppSettings) -> ZoneInfo:
 
 @router.post("/roster/shifts", status_code=status.HTTP_201_CREATED, summary="Roster a shift")
 def create_shift(
-    body: ShiftCreate, work: UnitOfWork, _admin: AdminUser, clock: Clock, settings: AppSettings
+    body: ShiftCreate,
+    request: Request,
+    work: UnitOfWork,
+    user: BureauAdminUser,
+    clock: Clock,
+    settings: AppSettings,
 ) -> ShiftPublic:
     """A new shift; 409 naming the shift it would overlap, 422 naming users who cannot be rostered. Unopened
     patrol tasks in its time that have no shift become its tasks."""
@@ -227,6 +234,8 @@ def create_shift(
         zone=_zone(settings),
         label=body.label,
     )
+    work.session.flush()
+    record_change(work.session, request, user, f"shift {shift.id}", "create", body.model_dump(mode="json"))
     work.commit()
     return shifts_public(work.session, [shift])[0]
 
@@ -239,7 +248,13 @@ def get_shift(shift_id: int, session: DbSession, _user: CurrentUser) -> ShiftPub
 
 @router.put("/roster/shifts/{shift_id}", summary="Replace a shift")
 def replace_shift(
-    shift_id: int, body: ShiftCreate, work: UnitOfWork, _admin: AdminUser, clock: Clock, settings: AppSettings
+    shift_id: int,
+    body: ShiftCreate,
+    request: Request,
+    work: UnitOfWork,
+    user: BureauAdminUser,
+    clock: Clock,
+    settings: AppSettings,
 ) -> ShiftPublic:
     """Change a shift that has not ended (409 for a past shift or an overlap). Its patrol tasks not open yet go
     to the shift that covers their window's start after the change (or none, until one is rostered)."""
@@ -255,24 +270,36 @@ def replace_shift(
         zone=_zone(settings),
         label=body.label,
     )
+    record_change(work.session, request, user, f"shift {shift.id}", "replace", body.model_dump(mode="json"))
     work.commit()
     return shifts_public(work.session, [shift])[0]
 
 
 @router.delete("/roster/shifts/{shift_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a shift")
 def delete_shift(
-    shift_id: int, work: UnitOfWork, _admin: AdminUser, clock: Clock, settings: AppSettings
+    shift_id: int,
+    request: Request,
+    work: UnitOfWork,
+    user: BureauAdminUser,
+    clock: Clock,
+    settings: AppSettings,
 ) -> Response:
     """Remove a shift that has not ended, with its handover notes (409 for a past shift); its patrol tasks are
     left without a shift until one is rostered in their time."""
     roster.delete_shift(work.session, shift_id, now=clock(), zone=_zone(settings))
+    record_change(work.session, request, user, f"shift {shift_id}", "delete")
     work.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/roster/generate", status_code=status.HTTP_201_CREATED, summary="Roster shifts from a pattern")
 def generate_shifts(
-    body: GenerateRequest, work: UnitOfWork, _admin: AdminUser, clock: Clock, settings: AppSettings
+    body: GenerateRequest,
+    request: Request,
+    work: UnitOfWork,
+    user: BureauAdminUser,
+    clock: Clock,
+    settings: AppSettings,
 ) -> GeneratedPublic:
     """Shifts for ``days`` days from ``first_day``, at the local boundary times, teams and leaders in turn.
 
@@ -292,6 +319,9 @@ def generate_shifts(
         zone=_zone(settings),
         now=clock(),
     )
+    work.session.flush()
+    changes = body.model_dump(mode="json") | {"created": [s.id for s in result.created]}
+    record_change(work.session, request, user, "roster", "generate", changes)
     work.commit()
     return GeneratedPublic(
         created=shifts_public(work.session, result.created),

@@ -1,9 +1,10 @@
 """Random spot checks (随机抽查): quotas, their seeded draws and their audit (inspections: ``inspections.py``).
 
-Quotas are configuration (administrators); drawing is the inspectors' work (inspector, leader on duty,
-administrator); every logged-in role reads. A quota's seed is secret (whoever knows it knows every future draw):
-an administrator may set it on creation, and no response ever shows it. A draw shows its own period seed,
-which tells nothing of any other period's.
+Quotas are configuration (bureau-scoped administrators, every change audited without the seed); drawing is the
+inspectors' work (inspector, leader on duty, administrator); every logged-in role reads. A scoped user sees the
+quotas whose districts lie within its scope and their draws (:mod:`web.scopes`); the others are 404. A quota's
+seed is secret (whoever knows it knows every future draw): an administrator may set it on creation, and no
+response ever shows it. A draw shows its own period seed, which tells nothing of any other period's.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from patrol import spot_check_audit as audit
 from patrol import spot_check_quotas as quotas
@@ -24,10 +26,11 @@ from patrol.camera_sets import Code
 from patrol.models import InspectionStatus, QuotaPeriod
 from patrol.tables import Inspection, SpotCheckDraw, SpotCheckQuota
 from registry.models import District, School
-from web.auth import CurrentUser
 from web.deps import AppFacts, AppSettings, Clock, DbSession, UnitOfWork
-from web.permissions import AdminUser, InspectorUser
+from web.permissions import BureauAdminUser, InspectorUser
+from web.routers.audit import record_change
 from web.schemas import Page, UserRef, user_refs
+from web.scopes import Scope, UserScope, not_found
 
 router = APIRouter(prefix="/api", tags=["spot-checks"])
 
@@ -179,34 +182,64 @@ def _quota_public(quota: SpotCheckQuota) -> QuotaPublic:
     )
 
 
+def _visible_quotas(session: Session, scope: Scope) -> list[SpotCheckQuota]:
+    """The quotas whose districts lie within ``scope`` (a quota of no district draws from the whole bureau)."""
+    codes = scope.codes(session)
+    quota_rows = session.scalars(select(SpotCheckQuota).order_by(SpotCheckQuota.id))
+    return [q for q in quota_rows if codes.covers(districts=(str(d) for d in q.districts), places_required=True)]
+
+
+def quota_for(session: Session, quota_id: int, scope: Scope) -> SpotCheckQuota:
+    """The quota, if visible in ``scope`` (404 otherwise)."""
+    quota = quotas.get_quota(session, quota_id)
+    codes = scope.codes(session)
+    if not codes.covers(districts=(str(d) for d in quota.districts), places_required=True):
+        raise not_found(f"spot-check quota with id {quota_id}")
+    return quota
+
+
+def _draw_for(session: Session, draw_id: int, scope: Scope) -> SpotCheckDraw:
+    draw = sc.get_draw(session, draw_id)
+    if not scope.is_bureau and draw.quota_id not in {q.id for q in _visible_quotas(session, scope)}:
+        raise not_found(f"spot-check draw with id {draw_id}")
+    return draw
+
+
 @router.get("/spot-checks/quotas", summary="Spot-check quotas")
-def list_quotas(session: DbSession, _user: CurrentUser, limit: Limit = 200) -> list[QuotaPublic]:
-    """Every quota, by id."""
-    quotas = session.scalars(select(SpotCheckQuota).order_by(SpotCheckQuota.id).limit(limit))
-    return [_quota_public(q) for q in quotas]
+def list_quotas(session: DbSession, scope: UserScope, limit: Limit = 200) -> list[QuotaPublic]:
+    """Every quota in the user's scope, by id."""
+    return [_quota_public(q) for q in _visible_quotas(session, scope)[:limit]]
 
 
 @router.post("/spot-checks/quotas", status_code=status.HTTP_201_CREATED, summary="Create a spot-check quota")
-def create_quota(body: QuotaCreate, work: UnitOfWork, _user: AdminUser) -> QuotaPublic:
+def create_quota(body: QuotaCreate, request: Request, work: UnitOfWork, user: BureauAdminUser) -> QuotaPublic:
     """A quota such as 5 schools a day or 6–10 a week; its secret seed (given or random) is kept for every
     later period's seed, and never shown."""
     weights = sc.weights_from_json(body.weights.model_dump())
     quota = quotas.create_quota(work.session, **body.model_dump(exclude={"weights"}), weights=weights)
+    work.session.flush()
+    # The seed is secret: the row says whether one was given, never which.
+    detail = body.model_dump(mode="json", exclude={"seed"}) | {"seed_given": body.seed is not None}
+    record_change(work.session, request, user, f"spot-check quota {quota.id}", "create", detail)
     work.commit()
     return _quota_public(quota)
 
 
 @router.get("/spot-checks/quotas/{quota_id}", summary="One spot-check quota")
-def get_quota(quota_id: int, session: DbSession, _user: CurrentUser) -> QuotaPublic:
+def get_quota(quota_id: int, session: DbSession, scope: UserScope) -> QuotaPublic:
     """A quota by id."""
-    return _quota_public(quotas.get_quota(session, quota_id))
+    return _quota_public(quota_for(session, quota_id, scope))
 
 
 @router.patch("/spot-checks/quotas/{quota_id}", summary="Change a spot-check quota")
-def update_quota(quota_id: int, body: QuotaUpdate, work: UnitOfWork, _user: AdminUser) -> QuotaPublic:
+def update_quota(
+    quota_id: int, body: QuotaUpdate, request: Request, work: UnitOfWork, user: BureauAdminUser
+) -> QuotaPublic:
     """Change the counts, window, districts, weights, name or whether it draws; later draws use them."""
     weights = None if body.weights is None else sc.weights_from_json(body.weights.model_dump())
     quota = quotas.update_quota(work.session, quota_id, **body.model_dump(exclude={"weights"}), weights=weights)
+    changes = body.model_dump(mode="json", exclude_unset=True)
+    record_change(work.session, request, user, f"spot-check quota {quota.id}", "update", changes)
     work.commit()
     return _quota_public(quota)
 
@@ -214,9 +247,11 @@ def update_quota(quota_id: int, body: QuotaUpdate, work: UnitOfWork, _user: Admi
 @router.delete(
     "/spot-checks/quotas/{quota_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a spot-check quota"
 )
-def delete_quota(quota_id: int, work: UnitOfWork, _user: AdminUser) -> Response:
+def delete_quota(quota_id: int, request: Request, work: UnitOfWork, user: BureauAdminUser) -> Response:
     """Delete a quota that has never drawn (409 otherwise: its draws are kept for the audit; disable it)."""
+    name = quotas.get_quota(work.session, quota_id).name
     quotas.delete_quota(work.session, quota_id)
+    record_change(work.session, request, user, f"spot-check quota {quota_id}", "delete", {"name": name})
     work.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -290,13 +325,14 @@ def draw_period(
     response: Response,
     work: UnitOfWork,
     user: InspectorUser,
+    scope: UserScope,
     settings: AppSettings,
     facts: AppFacts,
     clock: Clock,
 ) -> DrawDetail:
     """Draw the quota's schools for a period (201); a period is drawn once, so asking again returns the stored
     draw (200). Only the current or a past period can be drawn."""
-    quota = quotas.get_quota(work.session, quota_id)
+    quota = quota_for(work.session, quota_id, scope)
     if not quota.enabled:
         raise HTTPException(status.HTTP_409_CONFLICT, f"quota {quota_id} is disabled: enable it to draw")
     zone = ZoneInfo(settings.instance.timezone)
@@ -321,7 +357,7 @@ def draw_period(
 @router.get("/spot-checks/draws", summary="Stored draws")
 def list_draws(
     session: DbSession,
-    _user: CurrentUser,
+    scope: UserScope,
     quota: Annotated[int | None, Query(ge=1, description="Only this quota's draws")] = None,
     since: Annotated[date | None, Query(description="Periods starting on or after this (local) date")] = None,
     limit: Limit = 100,
@@ -329,6 +365,8 @@ def list_draws(
 ) -> Page[DrawPublic]:
     """Draws, newest period first (without their inputs: see one draw), with the number matching."""
     stmt = select(SpotCheckDraw)
+    if not scope.is_bureau:
+        stmt = stmt.where(SpotCheckDraw.quota_id.in_([q.id for q in _visible_quotas(session, scope)]))
     if quota is not None:
         stmt = stmt.where(SpotCheckDraw.quota_id == quota)
     if since is not None:
@@ -341,16 +379,16 @@ def list_draws(
 
 
 @router.get("/spot-checks/draws/{draw_id}", summary="One draw with its inputs")
-def get_draw(draw_id: int, session: DbSession, _user: CurrentUser) -> DrawDetail:
+def get_draw(draw_id: int, session: DbSession, scope: UserScope) -> DrawDetail:
     """A draw, its schools, and every input it was derived from."""
-    draw = sc.get_draw(session, draw_id)
+    draw = _draw_for(session, draw_id, scope)
     return DrawDetail(**_draws_public(session, [draw])[0].model_dump(), inputs=draw.inputs)
 
 
 @router.get("/spot-checks/draws/{draw_id}/verify", summary="Audit a draw")
-def verify_draw(draw_id: int, session: DbSession, _user: CurrentUser) -> DrawVerificationPublic:
+def verify_draw(draw_id: int, session: DbSession, scope: UserScope) -> DrawVerificationPublic:
     """Derive the draw again from its stored inputs and seed alone, and say whether everything matches; also
     check (with the quota's secret seed, which stays on the server) that the draw's seed is its period seed."""
-    draw = sc.get_draw(session, draw_id)
+    draw = _draw_for(session, draw_id, scope)
     result = audit.verify_draw(draw, quota_seed=quotas.get_quota(session, draw.quota_id).seed)
     return DrawVerificationPublic.model_validate({**asdict(result), "verdict": result.verdict})

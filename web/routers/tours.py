@@ -1,4 +1,8 @@
-"""Tours (轮巡): camera sets that walls rotate through, page by page, with a dwell time and a layout."""
+"""Tours (轮巡): camera sets that walls rotate through, page by page, with a dwell time and a layout.
+
+Bureau-scoped administrators configure them (every change audited); a scoped user reads the tours whose camera
+set lies within its scope (:mod:`web.scopes`), the others are 404 and absent from the list.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,9 +27,10 @@ from patrol.camera_sets import (
 from patrol.errors import PatrolError
 from patrol.tables import Tour, TourCoverage, VideoWall
 from patrol.tours import Layout, as_layout
-from web.auth import CurrentUser
 from web.deps import DbSession, UnitOfWork
-from web.permissions import AdminUser
+from web.permissions import BureauAdminUser
+from web.routers.audit import record_change
+from web.scopes import ScopeCodes, UserScope, not_found
 
 router = APIRouter(prefix="/api", tags=["tours"])
 
@@ -106,11 +111,19 @@ class CoveragePublic(BaseModel):
     by_district: list[CoverageByDistrict] = Field(description="The same by district")
 
 
-def _get(session: Session, tour_id: int) -> Tour:
+def _get(session: Session, tour_id: int, codes: ScopeCodes | None = None) -> Tour:
+    """The tour, if it exists and its camera set lies within ``codes`` (404 otherwise; None: the bureau)."""
     tour = session.get(Tour, tour_id)
-    if tour is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no tour {tour_id}")
+    if tour is None or (codes is not None and not covers_set(codes, camera_set_from_json(tour.selector))):
+        raise not_found(f"tour {tour_id}")
     return tour
+
+
+def covers_set(codes: ScopeCodes, cameras: CameraSet) -> bool:
+    """Whether a camera set (of a tour or a plan) lies within the scope of ``codes``."""
+    return codes.covers(
+        districts=cameras.districts, schools=cameras.schools, cameras=cameras.cameras, filtered=cameras.has_filter
+    )
 
 
 def _check(session: Session, name: str, cameras: CameraSet, tour_id: int | None = None) -> None:
@@ -148,14 +161,20 @@ def tour_public(session: Session, tour: Tour, fleet: Sequence[CameraRef] | None 
 
 
 @router.get("/tours", summary="List tours")
-def list_tours(session: DbSession, _user: CurrentUser) -> list[TourPublic]:
-    """Every tour, by name, with the number of cameras its set has now."""
-    fleet = load_fleet(session)
-    return [tour_public(session, t, fleet) for t in session.scalars(select(Tour).order_by(Tour.name))]
+def list_tours(session: DbSession, scope: UserScope) -> list[TourPublic]:
+    """Every tour in the user's scope, by name, with the number of cameras its set has now."""
+    codes = scope.codes(session)
+    tours = [
+        t
+        for t in session.scalars(select(Tour).order_by(Tour.name))
+        if covers_set(codes, camera_set_from_json(t.selector))
+    ]
+    fleet = load_fleet(session) if tours else []
+    return [tour_public(session, t, fleet) for t in tours]
 
 
 @router.post("/tours", status_code=status.HTTP_201_CREATED, summary="Create a tour")
-def create_tour(body: TourCreate, work: UnitOfWork, _user: AdminUser) -> TourPublic:
+def create_tour(body: TourCreate, request: Request, work: UnitOfWork, user: BureauAdminUser) -> TourPublic:
     """A new tour; walls show it once a wall is given it."""
     _check(work.session, body.name, body.cameras)
     tour = Tour(
@@ -168,18 +187,22 @@ def create_tour(body: TourCreate, work: UnitOfWork, _user: AdminUser) -> TourPub
         enabled=body.enabled,
     )
     work.session.add(tour)
+    work.session.flush()
+    record_change(work.session, request, user, f"tour {tour.id}", "create", body.model_dump(mode="json"))
     work.commit()
     return tour_public(work.session, tour)
 
 
 @router.get("/tours/{tour_id}", summary="One tour")
-def get_tour(tour_id: int, session: DbSession, _user: CurrentUser) -> TourPublic:
+def get_tour(tour_id: int, session: DbSession, scope: UserScope) -> TourPublic:
     """A tour and the walls running it."""
-    return tour_public(session, _get(session, tour_id))
+    return tour_public(session, _get(session, tour_id, scope.codes(session)))
 
 
 @router.patch("/tours/{tour_id}", summary="Change a tour")
-def update_tour(tour_id: int, body: TourUpdate, work: UnitOfWork, _user: AdminUser) -> TourPublic:
+def update_tour(
+    tour_id: int, body: TourUpdate, request: Request, work: UnitOfWork, user: BureauAdminUser
+) -> TourPublic:
     """Change a tour; walls running it re-plan at once and keep their place in the round."""
     tour = _get(work.session, tour_id)
     cameras = body.cameras if body.cameras is not None else camera_set_from_json(tour.selector)
@@ -193,14 +216,19 @@ def update_tour(tour_id: int, body: TourUpdate, work: UnitOfWork, _user: AdminUs
             tour.selector = cameras.model_dump(mode="json")
         else:
             setattr(tour, name, value)
+    record_change(
+        work.session, request, user, f"tour {tour.id}", "update", body.model_dump(mode="json", exclude_unset=True)
+    )
     work.commit()
     return tour_public(work.session, tour)
 
 
 @router.delete("/tours/{tour_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a tour")
-def delete_tour(tour_id: int, work: UnitOfWork, _user: AdminUser) -> Response:
+def delete_tour(tour_id: int, request: Request, work: UnitOfWork, user: BureauAdminUser) -> Response:
     """Delete a tour; walls running it keep their pinned tiles and leave the rotating ones empty."""
-    work.session.delete(_get(work.session, tour_id))
+    tour = _get(work.session, tour_id)
+    record_change(work.session, request, user, f"tour {tour.id}", "delete", {"name": tour.name})
+    work.session.delete(tour)
     work.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -209,12 +237,12 @@ def delete_tour(tour_id: int, work: UnitOfWork, _user: AdminUser) -> Response:
 def tour_cameras(
     tour_id: int,
     session: DbSession,
-    _user: CurrentUser,
+    scope: UserScope,
     limit: Annotated[int, Query(ge=1, le=20_000, description="Most cameras returned")] = 1000,
     offset: Annotated[int, Query(ge=0, description="Cameras skipped")] = 0,
 ) -> list[TourCameraPublic]:
     """The tour's enabled cameras in the order it shows them (district, school, camera)."""
-    cameras = resolve(session, camera_set_from_json(_get(session, tour_id).selector))
+    cameras = resolve(session, camera_set_from_json(_get(session, tour_id, scope.codes(session)).selector))
     return [
         TourCameraPublic(
             code=c.code,
@@ -233,11 +261,11 @@ def tour_cameras(
 def tour_coverage(
     tour_id: int,
     session: DbSession,
-    _user: CurrentUser,
+    scope: UserScope,
     day: Annotated[date, Query(description="Local day, YYYY-MM-DD")],
 ) -> CoveragePublic:
     """How many of the tour's cameras were shown on any wall that day, overall and by district."""
-    cameras = resolve(session, camera_set_from_json(_get(session, tour_id).selector))
+    cameras = resolve(session, camera_set_from_json(_get(session, tour_id, scope.codes(session)).selector))
     ids = {c.id for c in cameras}
     shown_ids = set(session.scalars(select(TourCoverage.camera_id).where(TourCoverage.day == day))) & ids
     districts: dict[str, list[int]] = {}

@@ -1,8 +1,10 @@
 """Video walls: layouts over screens, pinned and rotating tiles, what each tile shows now, and alarms.
 
-The patrol service drives the walls (tour pages, alarm takeover); this API configures them, shows their state
-and acknowledges alarms. Acknowledging an alarm acknowledges it on every wall it was raised on (one event, one
-acknowledgement); the walls resume their tours within a tick of the patrol service.
+The patrol service drives the walls (tour pages, alarm takeover); this API configures them (bureau-scoped
+administrators; every change audited), shows their state and acknowledges alarms. A scoped user sees the walls
+whose districts, schools and pinned cameras lie within its scope, and of them only the tiles and alarms of its
+own cameras (:mod:`web.scopes`). Acknowledging an alarm acknowledges it on every wall it was raised on (one
+event, one acknowledgement); the walls resume their tours within a tick of the patrol service.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session
 from kernel.announce import announce
 from patrol.camera_sets import CameraSet, Code, unknown_codes
 from patrol.errors import PatrolError
+from patrol.event_handling import Actor, acknowledge_event_of_alarm
 from patrol.models import Takeover
 from patrol.tables import Tour, VideoWall, WallAlarm, WallState
 from patrol.topics import wall_event
@@ -28,8 +31,10 @@ from patrol.wall_runner import wall_of
 from registry.models import Camera, School
 from web.auth import CurrentUser
 from web.deps import AppSettings, Clock, DbSession, UnitOfWork
-from web.permissions import AdminUser, DutyUser
+from web.permissions import BureauAdminUser, DutyUser
+from web.routers.audit import record_change
 from web.schemas import Page, UserRef, user_refs
+from web.scopes import ScopeCodes, UserScope, not_found
 
 router = APIRouter(prefix="/api", tags=["walls"])
 
@@ -160,11 +165,27 @@ class WallStatePublic(BaseModel):
     updated_at: datetime | None = Field(None, description="When the patrol service last stored the state")
 
 
-def _get(session: Session, wall_id: int) -> VideoWall:
+def _get(session: Session, wall_id: int, codes: ScopeCodes | None = None) -> VideoWall:
+    """The wall, if it exists and lies within ``codes`` (404 otherwise; None: the bureau)."""
     wall = session.get(VideoWall, wall_id)
-    if wall is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no wall {wall_id}")
+    if wall is None or (codes is not None and not covers_wall(codes, wall)):
+        raise not_found(f"wall {wall_id}")
     return wall
+
+
+def covers_wall(codes: ScopeCodes, row: VideoWall) -> bool:
+    """Whether the wall's districts, schools and pinned cameras lie within the scope of ``codes`` (a wall
+    watching no place takes the whole bureau's alarms)."""
+    return codes.covers(
+        districts=(str(d) for d in row.districts),
+        schools=(str(s) for s in row.schools),
+        cameras=(str(c) for c in row.pinned.values()),
+        places_required=True,
+    )
+
+
+def _audit_body(body: BaseModel) -> dict[str, object]:
+    return body.model_dump(mode="json", exclude_unset=True)
 
 
 def _validate(session: Session, row: VideoWall) -> Wall:
@@ -230,13 +251,15 @@ def list_layouts(_user: CurrentUser) -> list[LayoutPublic]:
 
 
 @router.get("/walls", summary="List walls")
-def list_walls(session: DbSession, _user: CurrentUser) -> list[WallPublic]:
-    """Every wall, by name."""
-    return [wall_public(session, w) for w in session.scalars(select(VideoWall).order_by(VideoWall.name))]
+def list_walls(session: DbSession, scope: UserScope) -> list[WallPublic]:
+    """Every wall in the user's scope, by name."""
+    codes = scope.codes(session)
+    walls = session.scalars(select(VideoWall).order_by(VideoWall.name))
+    return [wall_public(session, w) for w in walls if covers_wall(codes, w)]
 
 
 @router.post("/walls", status_code=status.HTTP_201_CREATED, summary="Create a wall")
-def create_wall(body: WallCreate, work: UnitOfWork, _user: AdminUser) -> WallPublic:
+def create_wall(body: WallCreate, request: Request, work: UnitOfWork, user: BureauAdminUser) -> WallPublic:
     """A new wall; the patrol service starts driving it within a tick."""
     tour = work.session.get(Tour, body.tour_id) if body.tour_id is not None else None
     row = VideoWall(
@@ -251,18 +274,22 @@ def create_wall(body: WallCreate, work: UnitOfWork, _user: AdminUser) -> WallPub
     )
     _validate(work.session, row)
     work.session.add(row)
+    work.session.flush()
+    record_change(work.session, request, user, f"wall {row.id}", "create", _audit_body(body))
     work.commit()
     return wall_public(work.session, row)
 
 
 @router.get("/walls/{wall_id}", summary="One wall")
-def get_wall(wall_id: int, session: DbSession, _user: CurrentUser) -> WallPublic:
+def get_wall(wall_id: int, session: DbSession, scope: UserScope) -> WallPublic:
     """A wall's configuration."""
-    return wall_public(session, _get(session, wall_id))
+    return wall_public(session, _get(session, wall_id, scope.codes(session)))
 
 
 @router.patch("/walls/{wall_id}", summary="Change a wall")
-def update_wall(wall_id: int, body: WallUpdate, work: UnitOfWork, _user: AdminUser) -> WallPublic:
+def update_wall(
+    wall_id: int, body: WallUpdate, request: Request, work: UnitOfWork, user: BureauAdminUser
+) -> WallPublic:
     """Change a wall; a new tour starts from its beginning, the same tour keeps its place."""
     row = _get(work.session, wall_id)
     changes = body.model_dump(exclude_unset=True)
@@ -278,33 +305,36 @@ def update_wall(wall_id: int, body: WallUpdate, work: UnitOfWork, _user: AdminUs
     for name, value in changes.items():
         setattr(row, name, value)
     _validate(work.session, row)
+    record_change(work.session, request, user, f"wall {row.id}", "update", _audit_body(body))
     work.commit()
     return wall_public(work.session, row)
 
 
 @router.delete("/walls/{wall_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a wall")
-def delete_wall(wall_id: int, work: UnitOfWork, _user: AdminUser) -> Response:
+def delete_wall(wall_id: int, request: Request, work: UnitOfWork, user: BureauAdminUser) -> Response:
     """Delete a wall, its state and its alarms."""
-    work.session.delete(_get(work.session, wall_id))
+    row = _get(work.session, wall_id)
+    record_change(work.session, request, user, f"wall {row.id}", "delete", {"name": row.name})
+    work.session.delete(row)
     work.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/walls/{wall_id}/state", summary="What a wall shows now")
-def wall_state(wall_id: int, session: DbSession, _user: CurrentUser) -> WallStatePublic:
-    """Every tile with its camera, the alarm shown and the queue, and where the tour is."""
-    row = _get(session, wall_id)
+def wall_state(wall_id: int, session: DbSession, scope: UserScope) -> WallStatePublic:
+    """Every tile with its camera, the alarm shown and the queue, and where the tour is; a scoped user sees
+    the tiles of its own cameras (the others empty) and its own schools' alarms."""
+    codes = scope.codes(session)
+    row = _get(session, wall_id, codes)
     wall = wall_of(row)
     state = session.get(WallState, wall_id)
     showing = {int(t): str(c) for t, c in (state.showing if state else {}).items()}
     showing.update(wall.pinned)
-    alarms = list(
-        session.scalars(
-            select(WallAlarm)
-            .where(WallAlarm.wall_id == wall_id, WallAlarm.acknowledged_at.is_(None))
-            .order_by(WallAlarm.raised_at, WallAlarm.id)
-        )
-    )
+    showing = {t: c for t, c in showing.items() if codes.camera(c)}
+    stmt = select(WallAlarm).where(WallAlarm.wall_id == wall_id, WallAlarm.acknowledged_at.is_(None))
+    if codes.schools is not None:
+        stmt = stmt.where(WallAlarm.school_code.in_(codes.schools))
+    alarms = list(session.scalars(stmt.order_by(WallAlarm.raised_at, WallAlarm.id)))
     held = {int(t) for t in state.alarm_tiles} if state is not None and alarms else set()
     cameras = {
         code: (name, school)
@@ -371,14 +401,17 @@ def wall_state(wall_id: int, session: DbSession, _user: CurrentUser) -> WallStat
 def wall_alarms(
     wall_id: int,
     session: DbSession,
-    _user: CurrentUser,
+    scope: UserScope,
     open_only: Annotated[bool, Query(alias="open", description="Only alarms not acknowledged yet")] = False,
     limit: Annotated[int, Query(ge=1, le=1000, description="Most alarms returned")] = 100,
     offset: Annotated[int, Query(ge=0, description="Alarms skipped")] = 0,
 ) -> Page[AlarmPublic]:
-    """Alarms raised on the wall, newest first."""
-    _get(session, wall_id)
+    """Alarms raised on the wall (of the user's schools), newest first."""
+    codes = scope.codes(session)
+    _get(session, wall_id, codes)
     stmt = select(WallAlarm).where(WallAlarm.wall_id == wall_id)
+    if codes.schools is not None:
+        stmt = stmt.where(WallAlarm.school_code.in_(codes.schools))
     if open_only:
         stmt = stmt.where(WallAlarm.acknowledged_at.is_(None))
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
@@ -390,18 +423,28 @@ def wall_alarms(
 
 @router.post("/walls/{wall_id}/alarms/{alarm_id}/acknowledge", summary="Acknowledge an alarm")
 def acknowledge_alarm(
-    wall_id: int, alarm_id: int, work: UnitOfWork, user: DutyUser, clock: Clock, settings: AppSettings
+    wall_id: int,
+    alarm_id: int,
+    work: UnitOfWork,
+    user: DutyUser,
+    scope: UserScope,
+    clock: Clock,
+    settings: AppSettings,
 ) -> AlarmPublic:
     """Acknowledge the alarm on this wall and on every other wall it was raised on; rotation resumes (or the
     next queued alarm takes over) within a tick of the patrol service."""
     session = work.session
+    codes = scope.codes(session)
+    _get(session, wall_id, codes)
     alarm = session.get(WallAlarm, alarm_id)
-    if alarm is None or alarm.wall_id != wall_id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id} on wall {wall_id}")
+    if alarm is None or alarm.wall_id != wall_id or not codes.school(alarm.school_code):
+        raise not_found(f"alarm {alarm_id} on wall {wall_id}")
     if alarm.acknowledged_at is not None:
         at = alarm.acknowledged_at.astimezone(ZoneInfo(settings.instance.timezone)).isoformat(timespec="minutes")
         raise HTTPException(status.HTTP_409_CONFLICT, f"alarm {alarm_id} was acknowledged at {at}")
     now = clock()
+    # Locks the alarm's event first (as the event's acknowledgement does) and acknowledges the event with it.
+    acknowledge_event_of_alarm(session, alarm, actor=Actor(user.id, user.username), now=now)
     same = session.scalars(
         select(WallAlarm).where(WallAlarm.alarm_key == alarm.alarm_key, WallAlarm.acknowledged_at.is_(None))
     )

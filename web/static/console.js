@@ -112,6 +112,11 @@ function connectFeed() {
     } catch {
       return;
     }
+    // The server pings every heartbeat; a console that stays silent is taken for dead and closed.
+    if (data.type === "ping") {
+      socket.send(JSON.stringify({ type: "pong" }));
+      return;
+    }
     for (const listener of listeners) listener(data);
   });
   socket.addEventListener("close", () => {
