@@ -22,6 +22,8 @@ bench: bootstrap
 	.venv/bin/python benchmarks/ingest_fleet.py
 	.venv/bin/python benchmarks/detect_pipeline.py
 	.venv/bin/python benchmarks/tour_plan.py
+	.venv/bin/campuswatch models fetch --models-dir .cache/models
+	.venv/bin/python benchmarks/alarm_latency.py
 
 clean:
 	rm -rf .venv .cache data .mypy_cache .ruff_cache .pytest_cache

@@ -29,6 +29,7 @@ from patrol.errors import PatrolConflictError, PatrolError, PatrolNotFoundError,
 from patrol.facts import FleetFacts
 from web.auth import LoginRequired
 from web.csrf import CSRFMiddleware
+from web.docs import install_docs
 from web.feed import FeedBroadcaster
 from web.live import LiveManager
 from web.routers import audit as audit_api
@@ -132,6 +133,8 @@ def create_app(
         summary="Campus video-patrol platform: fleet registry, patrol, events and duty console API",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # web.docs serves /docs without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.session_factory = session_factory
@@ -241,5 +244,6 @@ def create_app(
     app.include_router(console_ops.router)
     app.include_router(console_pages.router)
     app.include_router(pages.router)
+    install_docs(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "static"), name="static")
     return app

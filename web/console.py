@@ -86,8 +86,8 @@ def render_page(
             "role": user.role.value,
             "scope": user.scope.value,
         }
-    # "</" must not end the script element early; the JSON stays valid with it escaped.
-    boot_json = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    # No "<" at all inside the script element ("</script>", "<!--" would end or garble it); JSON reads \u003c.
+    boot_json = json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
 
     def t(key: str, **values: object) -> str:
         return translate(lang, key, **values)
@@ -102,7 +102,7 @@ def render_page(
             "t": t,
             "nav": nav_for(user) if user is not None else [],
             "active": active,
-            "boot_json": Markup(boot_json),  # noqa: S704 - JSON made above, "</" escaped
+            "boot_json": Markup(boot_json),  # noqa: S704 - JSON made above, every "<" escaped
             **context,
         },
         status_code=status_code,

@@ -100,7 +100,18 @@ class FleetDirectory:
         if isinstance(camera, str) and camera:
             found = self._camera_school(camera)
             return frozenset({found}) if found else frozenset()
+        tiles = payload.get("tiles")
+        if topic == "walls" and isinstance(tiles, dict):
+            # A page names every camera it shows (a tour may rotate cameras of any school): only a user who
+            # may see all of them, and the alarm's school, gets it.
+            shown = {self._camera_school(str(c)) for c in tiles.values() if isinstance(c, str) and c}
+            schools = frozenset(s for s in shown if s) | self._looked_up(topic, payload)
+            return schools or self._wall_schools_of(payload)
         return self._looked_up(topic, payload)
+
+    def _wall_schools_of(self, payload: Mapping[str, JsonValue]) -> frozenset[str]:
+        wall_id = payload.get("wall_id")
+        return self._wall_schools(wall_id) if isinstance(wall_id, int) else frozenset()
 
     def _looked_up(self, topic: str, payload: Mapping[str, JsonValue]) -> frozenset[str]:
         """The schools of a payload that names only an alarm, an event or a wall."""

@@ -12,9 +12,12 @@ others), and records the outcome. Several dispatchers (processes) may share one 
 from __future__ import annotations
 
 import logging
+import os
 import random
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -63,6 +66,9 @@ class Dispatcher:
         self._channels = dict(channels)
         self._zone = zone
         self.name = name
+        # What claims carry: unique per dispatcher, so two processes started with one name never take each
+        # other's claims for their own.
+        self.worker_id = f"{name}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
         self._pool: ThreadPoolExecutor | None = None
@@ -84,8 +90,9 @@ class Dispatcher:
             ids = claim(
                 session,
                 now=self._clock(),
-                worker=self.name,
-                limit=limit or self._config.senders * 4,
+                worker=self.worker_id,
+                # One message per sender a round: a claimed message starts at once, well inside its lease.
+                limit=limit or self._config.senders,
                 lease_s=self._config.lease_s,
                 max_attempts=self._config.retry.max_attempts,
             )
@@ -101,7 +108,7 @@ class Dispatcher:
             ids = claim(
                 session,
                 now=self._clock(),
-                worker=self.name,
+                worker=self.worker_id,
                 limit=1,
                 lease_s=self._config.lease_s,
                 max_attempts=self._config.retry.max_attempts,
@@ -140,7 +147,7 @@ class Dispatcher:
                 status = finish(
                     session,
                     message_id,
-                    worker=self.name,
+                    worker=self.worker_id,
                     now=self._clock(),
                     outcome=outcome,
                     retry=self._config.retry,

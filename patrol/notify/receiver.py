@@ -184,8 +184,15 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            # A client that connects and sends nothing must not hold a handler thread (and stop()) forever.
+            timeout = 5.0
+
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
+                given = self.headers.get("Content-Length") or "0"
+                if not given.isdigit():
+                    self.send_error(HTTPStatus.BAD_REQUEST, "Content-Length is not a number")
+                    return
+                length = int(given)
                 if length > MAX_BODY:
                     self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
                     return

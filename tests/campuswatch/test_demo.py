@@ -105,7 +105,9 @@ def demo_config(tmp_path: Path, sim_clips: ClipLibrary, sim_data_dir: Path) -> I
         f"simulator:\n  port: {free_port()}\n"
         f"  clip_gops: {sim_clips.settings.gops}\n"
         f"  schedule_file: {schedule}\n"
-        "demo:\n  districts: 2\n  schools_per_district: 2\n  cameras_per_school: 3\n",
+        # No scripted intrusion: no camera has rules, so no detector (and no model files) is needed here.
+        "demo:\n  districts: 2\n  schools_per_district: 2\n  cameras_per_school: 3\n  webhook_port: 0\n"
+        "  intrusion_every_s: 0\n",
         encoding="utf-8",
     )
     yield config, web_port
@@ -185,7 +187,7 @@ def test_demo_raises_intrusion_and_crowd_events_with_evidence(tmp_path: Path, mo
         f"data_dir: {data_dir}\n"
         f"web:\n  host: 127.0.0.1\n  port: {web_port}\n"
         f"simulator:\n  port: {free_port()}\n  clip_gops: {clips.settings.gops}\n"
-        "demo:\n  districts: 2\n  schools_per_district: 2\n  cameras_per_school: 3\n"
+        "demo:\n  districts: 2\n  schools_per_district: 2\n  cameras_per_school: 3\n  webhook_port: 0\n"
         f"analytics:\n  models_dir: {models_dir}\n",
         encoding="utf-8",
     )

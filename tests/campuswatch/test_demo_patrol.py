@@ -29,8 +29,10 @@ def _demo_config(tmp_path: Path, models_dir: Path, *, analytics: bool) -> tuple[
         f"web:\n  host: 127.0.0.1\n  port: {web_port}\n"
         f"simulator:\n  port: {free_port()}\n  clip_gops: {clips.settings.gops}\n"
         "demo:\n  districts: 2\n  schools_per_district: 2\n  cameras_per_school: 3\n"
+        "  intrusion_first_s: 3\n  intrusion_every_s: 600\n  webhook_port: 0\n"
         f"analytics:\n  enabled: {'true' if analytics else 'false'}\n  models_dir: {models_dir}\n"
-        "patrol:\n  tick_s: 0.2\n",
+        # As in config/demo.yaml: only the scripted intrusion (major) takes the wall.
+        "patrol:\n  tick_s: 0.2\n  alarm_severities: [major]\n",
         encoding="utf-8",
     )
     return config, web_port
@@ -41,6 +43,11 @@ def _login(client: httpx.Client, demo: DemoProcess) -> None:
     demo.wait_for("Uvicorn running")
     assert client.post("/login", data={"username": "admin", "password": password}).status_code == 303
     client.headers[CSRF_HEADER] = client.cookies[CSRF_COOKIE]
+
+
+def _line(demo: DemoProcess, marker: str, timeout_s: float) -> str:
+    """The demo's output line with ``marker``, read already or still to come."""
+    return next((line for line in demo.lines if marker in line), None) or demo.wait_for(marker, timeout_s)
 
 
 def _tiles(client: httpx.Client, wall_id: int) -> list[str | None]:
@@ -108,13 +115,16 @@ def test_demo_wall_rotates_and_a_spot_check_is_drawn_recorded_and_signed(tmp_pat
     assert demo.proc.returncode == 0, "\n".join(demo.lines)
 
 
-def test_demo_incident_takes_a_tile_until_acknowledged(tmp_path: Path, models_dir: Path) -> None:
+def test_demo_scripted_intrusion_takes_a_tile_until_acknowledged_and_reaches_the_webhook(
+    tmp_path: Path, models_dir: Path
+) -> None:
     config, web_port = _demo_config(tmp_path, models_dir, analytics=True)
     demo = DemoProcess(config)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{web_port}", timeout=10) as client:
             _login(client, demo)
             wall_id = client.get("/api/walls").json()[0]["id"]
+            scripted = _line(demo, "scripted intrusion 1: an intruder climbs the wall on camera", 30).split()[-1]
 
             def state() -> dict[str, Any]:
                 found: dict[str, Any] = client.get(f"/api/walls/{wall_id}/state").json()
@@ -124,6 +134,11 @@ def test_demo_incident_takes_a_tile_until_acknowledged(tmp_path: Path, models_di
             alarm = state()["alarm"]
             tile = next(t for t in state()["tiles"] if t["alarm"])
             assert tile["tile"] == 0 and tile["camera_code"] == alarm["camera_code"]  # the first rotating tile
+            assert alarm["camera_code"] == scripted and alarm["severity"] == "major"
+            # The duty phone's stand-in: the demo's webhook receiver got the signed message about this event.
+            _line(demo, "scripted intrusion 1: webhook received at", 30)
+            delivered = client.get("/api/notifications", params={"event_id": alarm["event_id"]}).json()
+            assert [m["status"] for m in delivered["items"]][:1] == ["sent"], delivered
             event = next(e for e in client.get("/api/events").json() if e["id"] == alarm["event_id"])
             assert event["camera_code"] == alarm["camera_code"]
             ack = client.post(f"/api/walls/{wall_id}/alarms/{alarm['id']}/acknowledge")

@@ -135,7 +135,9 @@ def test_pages_switch_to_english(api: TestClient) -> None:
     assert 'href="/lang/en?next=/wall"' in api.get("/wall").text
     switched = api.get("/lang/en", params={"next": "/wall"}, follow_redirects=False)
     assert switched.status_code == 303 and switched.headers["location"] == "/wall"
-    for elsewhere in ("https://evil.example/", "//evil.example/x", "wall"):
+    kept = api.get("/lang/en", params={"next": "/wall?wall=2"}, follow_redirects=False)
+    assert kept.headers["location"] == "/wall?wall=2"
+    for elsewhere in ("https://evil.example/", "//evil.example/x", "wall", "/\\evil.example"):
         away = api.get("/lang/en", params={"next": elsewhere}, follow_redirects=False)
         assert away.headers["location"] == "/", elsewhere
     wall = api.get("/wall")

@@ -193,5 +193,10 @@ def test_acknowledging_the_wall_alarm_acknowledges_its_event(
     event = api.get(f"/api/events/{event_id}").json()
     assert event["status"] == "acknowledged" and event["disposition"]["acknowledged_by"]["username"] == "officer2"
     assert event["actions"][0]["note"] == f"acknowledged on the video wall (alarm {alarm_id})"
+    with session_scope(bureau.factory) as session:
+        audited = session.scalars(select(AuditEntry).where(AuditEntry.action == AuditAction.EVENT_ACTION)).all()
+    assert [(a.actor_name, a.detail["via"], a.detail["event_id"]) for a in audited] == [
+        ("officer2", "wall", event_id)
+    ]
     assert api.post(f"/api/events/{event_id}/acknowledge").status_code == 409
     assert api.post(f"/api/events/{event_id}/resolve", json={"note": "checked"}).status_code == 200

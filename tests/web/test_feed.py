@@ -276,3 +276,19 @@ def test_every_web_process_gets_every_event_over_redis(
     finally:
         for b in buses:
             b.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_wall_page_reaches_only_users_who_may_see_every_camera_on_it(api: TestClient, bus: InMemoryBus) -> None:
+    def page(wall_id: int, *cameras: str) -> Event:
+        tiles = {str(n): code for n, code in enumerate(cameras)}
+        payload = {"wall_id": wall_id, "tiles": tiles, "paused": False, "alarm_id": None, "alarm_tiles": []}
+        return Event(topic="walls", type="wall.page", source="t", payload=payload)
+
+    login(api, "officer_d1")
+    with api.websocket_connect("/ws/feed", headers=ORIGIN) as ws:
+        ws.receive_json()  # hello
+        bus.publish(page(1, "S11-GATE", "S21-GATE"))  # a camera of district D2 on it: not for D1
+        bus.publish(page(2, "S11-GATE", "S13-YARD"))
+        message = receive(ws)
+        assert message["type"] == "wall.page" and message["payload"]["wall_id"] == 2

@@ -201,3 +201,11 @@ def test_a_changed_or_removed_shift_hands_its_unopened_tasks_on(
     assert api.get(f"/api/patrol-tasks/{task['id']}").json()["shift_id"] == evening.json()["id"]
     assert api.delete(f"/api/roster/shifts/{evening.json()['id']}").status_code == 204
     assert api.get(f"/api/patrol-tasks/{task['id']}").json()["shift_id"] is None
+
+
+def test_only_bureau_wide_accounts_are_rostered(api: TestClient) -> None:
+    login(api, "admin")
+    refused = shift(api, sh(2, 8), sh(2, 20), officers=("officer1", "officer_d1"))
+    assert refused.status_code == 422, refused.text
+    assert "only bureau-wide accounts" in refused.json()["detail"] and "officer_d1" in refused.json()["detail"]
+    assert shift(api, sh(2, 8), sh(2, 20)).status_code == 201

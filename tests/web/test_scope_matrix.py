@@ -140,8 +140,6 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
-    ("GET", "/docs/oauth2-redirect"): PUBLIC,
-    ("GET", "/redoc"): PUBLIC,
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): Rule(kind="auth"),
     ("POST", "/logout"): Rule(kind="auth"),
@@ -226,7 +224,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/live/{camera_code}/offer"): Rule(
         roles=NOT_AUDITOR, keys=S, fill={"camera_code": "camera"}, body=json_body({"type": "offer", "sdp": "v=0"})
     ),
-    ("GET", "/api/live/sessions"): Rule(roles=ADMIN),
+    ("GET", "/api/live/sessions"): Rule(roles=ADMIN, bureau=True),
     ("GET", "/api/live/sessions/{session_id}"): Rule(ok=frozenset({404})),
     ("DELETE", "/api/live/sessions/{session_id}"): Rule(),
     # --- notifier outbox (web/routers/notifications.py) ------------------------------------------------------

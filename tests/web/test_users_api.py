@@ -168,3 +168,29 @@ def test_the_last_administrator_cannot_lock_everyone_out(api: TestClient) -> Non
     assert other.patch("/api/users/admin", json={"active": True}).status_code == 200
     assert other.patch("/api/users/admin2", json={"role": "duty_officer"}).json()["role"] == "duty_officer"
     assert other.get("/api/users").status_code == 403  # no longer an administrator
+
+
+def test_a_new_role_or_scope_ends_the_sessions_but_contact_changes_do_not(api: TestClient) -> None:
+    officer = second_client(api)
+    assert login_as(officer, "officer2", PASSWORD) == 303
+    login(api, "admin")
+    assert api.patch("/api/users/officer2", json={"phone": "13900000000"}).status_code == 200
+    assert officer.get("/api/me").status_code == 200
+    narrowed = api.patch("/api/users/officer2", json={"scope": "school", "school_code": "S21"})
+    assert narrowed.status_code == 200, narrowed.text
+    assert officer.get("/api/me").status_code == 401  # the open session must not keep the bureau scope
+    assert login_as(officer, "officer2", PASSWORD) == 303
+    assert officer.get("/api/me").json()["school_codes"] == ["S21"]
+    assert api.patch("/api/users/officer2", json={"role": "inspector"}).status_code == 200
+    assert officer.get("/api/me").status_code == 401
+
+
+def test_the_schools_page_shows_only_the_users_scope(api: TestClient) -> None:
+    login(api, "school11")
+    page = api.get("/")
+    assert page.status_code == 200
+    assert "S11-GATE" in page.text and "S12-GATE" not in page.text and "S21-GATE" not in page.text
+    assert "1 schools · 4 cameras" in page.text
+    login(api, "officer_d1")
+    page = api.get("/")
+    assert "S13-YARD" in page.text and "S21-GATE" not in page.text and "3 schools · 12 cameras" in page.text

@@ -34,8 +34,8 @@ from web.live import (
     StreamKind,
     Viewer,
 )
-from web.models import Role, User
-from web.permissions import AdminUser, require_roles
+from web.models import Role, ScopeKind, User
+from web.permissions import BureauAdminUser, require_roles
 from web.scopes import UserScope, not_found
 
 router = APIRouter(prefix="/api/live", tags=["live"])
@@ -199,22 +199,23 @@ async def start_live(
     )
 
 
-@router.get("/sessions", summary="Live views now (administrators)")
-async def list_live(_admin: AdminUser, live: AppLive) -> list[LiveSessionPublic]:
+@router.get("/sessions", summary="Live views now (bureau administrators)")
+async def list_live(_admin: BureauAdminUser, live: AppLive) -> list[LiveSessionPublic]:
     """Every live view not ended, oldest first."""
     return [_public(s) for s in live.sessions()]
 
 
 def _own_session(live: LiveManager, session_id: str, user: User) -> LiveSession:
     session = live.get(session_id)
-    if session is None or (session.viewer.user_id != user.id and user.role is not Role.ADMINISTRATOR):
+    bureau_admin = user.role is Role.ADMINISTRATOR and user.scope is ScopeKind.BUREAU
+    if session is None or (session.viewer.user_id != user.id and not bureau_admin):
         raise not_found(f"live session {session_id}")
     return session
 
 
 @router.get("/sessions/{session_id}", summary="One live view: its state, and why it ended")
 async def get_live_session(session_id: str, user: CurrentUser, live: AppLive) -> LiveSessionPublic:
-    """The viewer's own session (an administrator's: any), live or recently ended."""
+    """The viewer's own session (a bureau administrator's: any), live or recently ended."""
     return _public(_own_session(live, session_id, user))
 
 
@@ -222,7 +223,7 @@ async def get_live_session(session_id: str, user: CurrentUser, live: AppLive) ->
     "/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Stop a live view (audited)"
 )
 async def stop_live(session_id: str, user: CurrentUser, live: AppLive) -> Response:
-    """Stop the viewer's own session (an administrator: any); stopping an ended one is a no-op."""
+    """Stop the viewer's own session (a bureau administrator: any); stopping an ended one is a no-op."""
     session = _own_session(live, session_id, user)
     own = session.viewer.user_id == user.id
     await live.end(session.id, REASON_VIEWER_LEFT if own else f"stopped by administrator {user.username}")

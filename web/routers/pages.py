@@ -20,6 +20,7 @@ from web.deps import AppSettings, DbSession
 from web.i18n import LANG_COOKIE, LANGUAGES
 from web.models import User
 from web.routers.console_ops import landing_page
+from web.scopes import Scope
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -42,8 +43,10 @@ def switch_language(
     target = urlsplit(next_path)
     # Only a path of this site: never an open redirect to another host ("//evil.example" included).
     path = target.path if not target.scheme and not target.netloc and target.path.startswith("/") else "/"
-    if path.startswith("//"):
+    if path.startswith("//") or "\\" in path:  # browsers read "/\\host" as "//host"
         path = "/"
+    elif target.query:
+        path += f"?{target.query}"
     response = RedirectResponse(path, status_code=status.HTTP_303_SEE_OTHER)
     response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
     return response
@@ -120,20 +123,27 @@ def index(
     district: Annotated[str | None, Query(max_length=32)] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
-    """Schools of the bureau (paged, filterable by district) with their cameras."""
+    """The schools the user may see (paged, filterable by district) with their cameras."""
     size = settings.web.page_size
-    stmt = select(School).join(School.district).options(selectinload(School.cameras)).order_by(School.code)
+    scope = Scope.of(user)
+    stmt = (
+        select(School)
+        .join(School.district)
+        .where(scope.schools(School.id))
+        .options(selectinload(School.cameras))
+        .order_by(School.code)
+    )
     if district:
         stmt = stmt.where(District.code == district)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     schools = session.scalars(stmt.limit(size).offset((page - 1) * size)).all()
     districts = session.execute(
         select(District, func.count(School.id))
-        .outerjoin(School, School.district_id == District.id)
+        .join(School, (School.district_id == District.id) & scope.schools(School.id))
         .group_by(District.id)
         .order_by(District.code)
     ).all()
-    camera_total = session.scalar(select(func.count(Camera.id))) or 0
+    camera_total = session.scalar(select(func.count(Camera.id)).where(scope.schools(Camera.school_id))) or 0
     camera_ids = [c.id for school in schools for c in school.cameras]
     health = {
         row.camera_id: row

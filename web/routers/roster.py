@@ -23,7 +23,7 @@ from patrol.roster import GeneratedShifts, ShiftPattern
 from patrol.tables import DutyShift, HandoverNote
 from web.auth import CurrentUser
 from web.deps import AppSettings, Clock, DbSession, UnitOfWork
-from web.models import Role, User
+from web.models import Role, ScopeKind, User
 from web.permissions import BureauAdminUser, DutyUser
 from web.routers.audit import record_change
 from web.schemas import UserRef, user_refs
@@ -140,6 +140,13 @@ def _rostered_ids(session: Session, leaders: Sequence[str], officers: Sequence[s
     inactive = sorted(n for n in names if not users[n].active)
     if inactive:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"inactive users: {', '.join(inactive)}")
+    narrow = sorted(n for n in names if users[n].scope is not ScopeKind.BUREAU)
+    if narrow:
+        # The duty room's shift watches the whole bureau: its phones get every school's alarms.
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"only bureau-wide accounts can be on the duty roster, not: {', '.join(narrow)}",
+        )
     for what, wanted, roles in (
         ("leaders on duty (leader_on_duty or administrator)", leaders, LEADER_ROLES),
         ("duty officers (duty_officer)", officers, OFFICER_ROLES),

@@ -268,9 +268,10 @@ def _guard_last_admin(session: Session, user: User, role: Role, scope: ScopeKind
 def update_user(
     username: str, body: UserUpdate, request: Request, session: DbSession, admin: BureauAdminUser
 ) -> UserPublic:
-    """Change a user's fields; deactivating ends their sessions. A new ``scope`` takes the codes given with it;
-    codes alone change the place of the current scope."""
+    """Change a user's fields; deactivating, or a new role or scope, ends their sessions. A new ``scope`` takes
+    the codes given with it; codes alone change the place of the current scope."""
     user = _user(session, username)
+    before = (user.role, user.scope, user.district_id, user.school_id)
     values = {name: getattr(body, name) for name in body.model_fields_set}
     nulls = [
         (n, "must not be null")
@@ -297,8 +298,10 @@ def update_user(
     for name in ("display_name", "role", "phone", "email"):
         if name in values:
             setattr(user, name, values[name])
-    if user.active and not active:
-        user.session_version += 1  # ends the user's sessions
+    # Deactivating, or changing what the user may do or see, ends their sessions: an open feed or live view
+    # must not keep the old role or scope.
+    if (user.active and not active) or before != (user.role, user.scope, user.district_id, user.school_id):
+        user.session_version += 1
     user.active = active
     _audit(
         session,

@@ -29,7 +29,8 @@ from patrol.tours import LAYOUT_TILES, Layout, TourState, as_layout
 from patrol.wall import Wall
 from patrol.wall_runner import wall_of
 from registry.models import Camera, School
-from web.auth import CurrentUser
+from web.audit import AuditAction, record_audit
+from web.auth import CurrentUser, client_address
 from web.deps import AppSettings, Clock, DbSession, UnitOfWork
 from web.permissions import BureauAdminUser, DutyUser
 from web.routers.audit import record_change
@@ -430,6 +431,7 @@ def acknowledge_alarm(
     scope: UserScope,
     clock: Clock,
     settings: AppSettings,
+    request: Request,
 ) -> AlarmPublic:
     """Acknowledge the alarm on this wall and on every other wall it was raised on; rotation resumes (or the
     next queued alarm takes over) within a tick of the patrol service."""
@@ -444,7 +446,16 @@ def acknowledge_alarm(
         raise HTTPException(status.HTTP_409_CONFLICT, f"alarm {alarm_id} was acknowledged at {at}")
     now = clock()
     # Locks the alarm's event first (as the event's acknowledgement does) and acknowledges the event with it.
-    acknowledge_event_of_alarm(session, alarm, actor=Actor(user.id, user.username), now=now)
+    if acknowledge_event_of_alarm(session, alarm, actor=Actor(user.id, user.username), now=now):
+        record_audit(
+            session,
+            AuditAction.EVENT_ACTION,
+            actor=user,
+            target=f"event {alarm.event_id} {alarm.camera_code}",
+            ip=client_address(request),
+            detail={"event_id": alarm.event_id, "action": "acknowledge", "via": "wall", "alarm_id": alarm.id},
+            at=now,
+        )
     same = session.scalars(
         select(WallAlarm).where(WallAlarm.alarm_key == alarm.alarm_key, WallAlarm.acknowledged_at.is_(None))
     )

@@ -138,6 +138,16 @@ export function feed(listener) {
   return () => listeners.delete(listener);
 }
 
+// The language switch comes back to this very page, query included (a page may have changed it since).
+const langSwitch = document.querySelector("a.lang");
+if (langSwitch) {
+  langSwitch.addEventListener("click", () => {
+    const target = new URL(langSwitch.href, location.href);
+    target.searchParams.set("next", location.pathname + location.search);
+    langSwitch.href = target.pathname + target.search;
+  });
+}
+
 const logout = document.getElementById("logout");
 if (logout) {
   logout.addEventListener("click", async () => {

@@ -10,6 +10,8 @@ conditions (Playwright's auto-waiting, ``wait_for_function``), never fixed sleep
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,7 +36,6 @@ from ingest.simulator import CameraSchedule, CameraSimulator, ClipLibrary, Scene
 from ingest.thumbnails import MemoryThumbnailStore, Thumbnail
 from kernel.bus import InMemoryBus
 from kernel.db import make_engine, session_scope
-from kernel.paths import REPO_ROOT
 from patrol.models import Takeover
 from patrol.service import PatrolService
 from patrol.tables import Tour, VideoWall
@@ -60,7 +61,9 @@ CHROMIUM_ARGS = [
 CAMERA_CODES = tuple(f"S{d}{s}-{kind}" for d in (1, 2) for s in (1, 2, 3) for kind, *_ in CAMERA_KINDS)
 DWELL_S = 5  # the shortest dwell a tour may have
 WALL_LAYOUT = "1+5"
-SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
+# The README's pictures are refreshed only when asked (CAMPUSWATCH_SCREENSHOTS=docs/screenshots): a test run
+# must not change tracked files. Otherwise they go to a scratch folder, still taken (the page must render).
+SCREENSHOTS = Path(os.environ.get("CAMPUSWATCH_SCREENSHOTS", "") or tempfile.mkdtemp(prefix="cw-screenshots-"))
 VIEWPORT: ViewportSize = {"width": 1600, "height": 900}
 
 
@@ -271,7 +274,7 @@ def page(context: BrowserContext, console: Console) -> Iterator[Page]:
 
 
 def screenshot(page: Page, name: str) -> Path:
-    """Save a screenshot for the README (``docs/screenshots/<name>.png``)."""
+    """Save a screenshot (``<name>.png`` in :data:`SCREENSHOTS`), for the README when asked."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), animations="disabled")
