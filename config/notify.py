@@ -156,6 +156,8 @@ ChannelConfig = Annotated[
 ]
 
 Target = Literal["officers", "leader", "all"]
+CLAIM_ROUNDS_PER_SENDER = 4
+"""Messages a dispatcher claims at once for each of its senders (``senders`` × this)."""
 
 
 class EventRouteConfig(_Model):
@@ -219,6 +221,19 @@ class NotifyConfig(_Model):
         120.0, ge=1, le=3600, description="A message claimed this long by a dispatcher that died is claimed again"
     )
     senders: int = Field(4, ge=1, le=64, description="Messages sent at the same time by one dispatcher")
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_batch(self) -> Self:
+        # A dispatcher claims CLAIM_ROUNDS_PER_SENDER messages per sender; the last starts after the others'
+        # timeouts. Past its lease another dispatcher would claim and send it too: a message sent twice.
+        longest = max((c.timeout_s for c in self.channels), default=0.0)
+        needed = longest * CLAIM_ROUNDS_PER_SENDER
+        if needed >= self.lease_s:
+            raise ValueError(
+                f"lease_s ({self.lease_s:g} s) must be longer than {CLAIM_ROUNDS_PER_SENDER} times the longest "
+                f"channel timeout ({longest:g} s): raise lease_s above {needed:g} or lower the timeout"
+            )
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self) -> Self:

@@ -1,7 +1,8 @@
 """The API's documentation page at ``/docs``: Swagger UI served from the package, not from a CDN.
 
 FastAPI's own ``/docs`` loads Swagger UI from a CDN and starts it with an inline script, which the console's
-Content-Security-Policy refuses. Here the files come from the ``swagger-ui-bundle`` wheel and the page starts
+Content-Security-Policy refuses. Here the files come from the ``fastapi-offline`` wheel (Swagger UI 5, which
+reads OpenAPI 3.1) and the page starts
 Swagger UI from ``/static/docs.js``; only inline styles (which Swagger UI sets on its elements) are allowed on
 this page.
 """
@@ -35,8 +36,7 @@ _PAGE = """<!doctype html>
 def install_docs(app: FastAPI) -> None:
     """Serve Swagger UI's files under ``/static/swagger`` and the page at ``/docs`` (call before the app
     mounts ``/static``, so that the more specific mount wins)."""
-    # The wheel ships no type hints: its one attribute is read through the module object.
-    swagger_dir = Path(importlib.import_module("swagger_ui_bundle").swagger_ui_path)
+    swagger_dir = Path(importlib.import_module("fastapi_offline").__file__ or "").parent / "static"
     app.mount("/static/swagger", StaticFiles(directory=swagger_dir), name="swagger")
     page = _PAGE.format(title=app.title, openapi_url=app.openapi_url or "/openapi.json")
 

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.notify import NotifyConfig
+from config.notify import CLAIM_ROUNDS_PER_SENDER, NotifyConfig
 from kernel.announce import take_announced
 from kernel.bus import Consumer, Delivery, EventBus
 from kernel.clock import utcnow
@@ -43,6 +43,7 @@ from patrol.topics import ANALYTICS_EVENTS_TOPIC, DUTY_TOPIC
 
 log = logging.getLogger(__name__)
 CONSUMER_GROUP = "notify"
+CLAIM_ROUNDS = CLAIM_ROUNDS_PER_SENDER
 RECLAIM_EVERY_S = 30.0
 """How often bus events left pending by a failed routing (or a dead notifier) are taken back."""
 
@@ -91,8 +92,8 @@ class Dispatcher:
                 session,
                 now=self._clock(),
                 worker=self.worker_id,
-                # One message per sender a round: a claimed message starts at once, well inside its lease.
-                limit=limit or self._config.senders,
+                # Up to CLAIM_ROUNDS messages a sender; NotifyConfig checks they all fit inside the lease.
+                limit=limit or self._config.senders * CLAIM_ROUNDS,
                 lease_s=self._config.lease_s,
                 max_attempts=self._config.retry.max_attempts,
             )

@@ -17,7 +17,9 @@ from tests.servers import free_port
 from web.csrf import CSRF_COOKIE, CSRF_HEADER
 
 
-def _demo_config(tmp_path: Path, models_dir: Path, *, analytics: bool) -> tuple[Path, int]:
+def _demo_config(
+    tmp_path: Path, models_dir: Path, *, analytics: bool, cameras_per_school: int = 3
+) -> tuple[Path, int]:
     data_dir = tmp_path / "demo"
     clips = ClipLibrary.load_or_generate(REPO_ROOT / ".cache" / "test-clips", ClipSettings())
     assert clips.directory is not None
@@ -28,7 +30,7 @@ def _demo_config(tmp_path: Path, models_dir: Path, *, analytics: bool) -> tuple[
         f"data_dir: {data_dir}\n"
         f"web:\n  host: 127.0.0.1\n  port: {web_port}\n"
         f"simulator:\n  port: {free_port()}\n  clip_gops: {clips.settings.gops}\n"
-        "demo:\n  districts: 2\n  schools_per_district: 2\n  cameras_per_school: 3\n"
+        f"demo:\n  districts: 2\n  schools_per_district: 2\n  cameras_per_school: {cameras_per_school}\n"
         "  intrusion_first_s: 3\n  intrusion_every_s: 600\n  webhook_port: 0\n"
         f"analytics:\n  enabled: {'true' if analytics else 'false'}\n  models_dir: {models_dir}\n"
         # As in config/demo.yaml: only the scripted intrusion (major) takes the wall.
@@ -118,7 +120,8 @@ def test_demo_wall_rotates_and_a_spot_check_is_drawn_recorded_and_signed(tmp_pat
 def test_demo_scripted_intrusion_takes_a_tile_until_acknowledged_and_reaches_the_webhook(
     tmp_path: Path, models_dir: Path
 ) -> None:
-    config, web_port = _demo_config(tmp_path, models_dir, analytics=True)
+    # 16 cameras: the demo's 13 special ones leave empty yards, one of them the scripted intrusion's.
+    config, web_port = _demo_config(tmp_path, models_dir, analytics=True, cameras_per_school=4)
     demo = DemoProcess(config)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{web_port}", timeout=10) as client:

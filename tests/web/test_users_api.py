@@ -167,6 +167,8 @@ def test_the_last_administrator_cannot_lock_everyone_out(api: TestClient) -> Non
     assert refused.status_code == 409
     assert other.patch("/api/users/admin", json={"active": True}).status_code == 200
     assert other.patch("/api/users/admin2", json={"role": "duty_officer"}).json()["role"] == "duty_officer"
+    assert other.get("/api/users").status_code == 401  # the new role ended admin2's own session too
+    assert login_as(other, "admin2", GIVEN) == 303
     assert other.get("/api/users").status_code == 403  # no longer an administrator
 
 

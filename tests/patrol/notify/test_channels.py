@@ -238,3 +238,10 @@ def test_channel_configs_by_type_and_secrets_from_the_environment(monkeypatch: p
                 WebhookChannelConfig(name="a", url="http://x/z", secret=SecretStr("s")),
             )
         )
+
+
+def test_the_lease_must_outlast_a_claimed_batch() -> None:
+    channel = {"type": "webhook", "name": "slow", "url": "http://127.0.0.1:9/hook", "secret": "s", "timeout_s": 60}
+    with pytest.raises(ValueError, match="lease_s \\(120 s\\) must be longer than 4 times"):
+        NotifyConfig.model_validate({"channels": [channel]})
+    assert NotifyConfig.model_validate({"channels": [channel], "lease_s": 300}).lease_s == 300
