@@ -34,7 +34,8 @@ def _demo_config(
         "  intrusion_first_s: 3\n  intrusion_every_s: 600\n  webhook_port: 0\n"
         f"analytics:\n  enabled: {'true' if analytics else 'false'}\n  models_dir: {models_dir}\n"
         # As in config/demo.yaml: only the scripted intrusion (major) takes the wall.
-        "patrol:\n  tick_s: 0.2\n  alarm_severities: [major]\n",
+        "patrol:\n  tick_s: 0.2\n  alarm_severities: [major]\n"
+        "notify:\n  events:\n    severities: [major]\n",
         encoding="utf-8",
     )
     return config, web_port
