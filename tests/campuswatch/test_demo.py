@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,10 +35,15 @@ def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
 
 
 class DemoProcess:
-    """``campuswatch demo`` in a child process, its output collected line by line."""
+    """``campuswatch demo`` in a child process, its output collected line by line.
+
+    A reader thread drains the output all the time: a demo whose pipe is full blocks on its next log line (a
+    shutdown that "hangs" only because nobody reads)."""
 
     def __init__(self, config_file: Path) -> None:
-        self.lines: list[str] = []
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
+        self._pos = 0
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "campuswatch.cli", "demo", "--config", str(config_file)],
             stdout=subprocess.PIPE,
@@ -46,18 +52,34 @@ class DemoProcess:
             # A crash at exit prints every thread's stack (one SIGSEGV was seen once under a loaded full run).
             env={**os.environ, "PYTHONFAULTHANDLER": "1"},
         )
+        self._reader = threading.Thread(target=self._read, name="demo-output")
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._lock:
+                self._lines.append(line.rstrip("\n"))
+
+    @property
+    def lines(self) -> list[str]:
+        """Every line the demo has written so far."""
+        with self._lock:
+            return list(self._lines)
 
     def wait_for(self, marker: str, timeout_s: float = 60.0) -> str:
-        """Read output until a line containing ``marker``; fail with everything read if it never comes."""
-        assert self.proc.stdout is not None
+        """The next line (after the one the previous call returned) containing ``marker``; fail with everything
+        read if it never comes."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line and self.proc.poll() is not None:
+            with self._lock:
+                for n in range(self._pos, len(self._lines)):
+                    if marker in self._lines[n]:
+                        self._pos = n + 1
+                        return self._lines[n]
+            if self.proc.poll() is not None and not self._reader.is_alive():
                 break
-            self.lines.append(line.rstrip("\n"))
-            if marker in line:
-                return line
+            time.sleep(0.05)
         pytest.fail(f"no {marker!r} in the demo's output:\n" + "\n".join(self.lines))
 
     def terminate(self) -> float:
@@ -73,13 +95,12 @@ class DemoProcess:
                 self.proc.wait(timeout=3)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-            assert self.proc.stdout is not None
-            everything = [*self.lines, *self.proc.stdout.read().splitlines()]
-            tail = "\n".join([line for line in everything if "CRITICAL" not in line and line.strip()][-80:])
+            self._reader.join(5)
+            tail = "\n".join([line for line in self.lines if "CRITICAL" not in line and line.strip()][-80:])
             pytest.fail(f"the demo did not stop within {STOP_WITHIN_S} s of SIGTERM:\n{tail}")
-        assert self.proc.stdout is not None
-        self.lines += self.proc.stdout.read().splitlines()
-        return time.monotonic() - started
+        took = time.monotonic() - started
+        self._reader.join(5)
+        return took
 
 
 @pytest.fixture
