@@ -96,18 +96,25 @@ def live_page(
 ) -> Response:
     """The live view of one camera; a camera outside the user's scope answers 404, as if it did not exist,
     and the auditor, who does not watch live video, gets 403."""
-    if user.role not in LIVE_ROLES:
+
+    def live(
+        code: int = status.HTTP_200_OK, camera: dict[str, str] | None = None, forbidden: bool = False
+    ) -> Response:
         return render_page(
             request,
             "live.html",
             bureau=settings.instance.name,
             user=user,
             active="/wall",
-            status_code=status.HTTP_403_FORBIDDEN,
-            camera=None,
-            camera_code=camera_code,
-            forbidden=True,
+            status_code=code,
+            boot={"camera": camera} if camera else None,
+            camera=camera,
+            camera_code=camera["code"] if camera else camera_code,
+            forbidden=forbidden,
         )
+
+    if user.role not in LIVE_ROLES:
+        return live(status.HTTP_403_FORBIDDEN, forbidden=True)
     scope = Scope.of(user)
     row = session.execute(
         select(Camera.code, Camera.name, School.code, School.name)
@@ -115,25 +122,6 @@ def live_page(
         .where(Camera.code == camera_code, scope.schools(Camera.school_id))
     ).first()
     if row is None:
-        return render_page(
-            request,
-            "live.html",
-            bureau=settings.instance.name,
-            user=user,
-            active="/wall",
-            status_code=status.HTTP_404_NOT_FOUND,
-            camera=None,
-            camera_code=camera_code,
-        )
+        return live(status.HTTP_404_NOT_FOUND)
     code, name, school_code, school_name = row
-    camera = {"code": code, "name": name, "school_code": school_code, "school_name": school_name}
-    return render_page(
-        request,
-        "live.html",
-        bureau=settings.instance.name,
-        user=user,
-        active="/wall",
-        boot={"camera": camera},
-        camera=camera,
-        camera_code=code,
-    )
+    return live(camera={"code": code, "name": name, "school_code": school_code, "school_name": school_name})
