@@ -153,7 +153,9 @@ class AnalyticsPipeline:
         # Swapped whole by reload_rules (another thread); _rules_lock keeps a frame's rules step and a swap apart.
         self._rules_lock = threading.Lock()
         self._rules = {code: CameraRules(code, rules, self.calendar) for code, rules in cameras.items()}
-        self._trackers = {code: ByteTracker() for code in self._rules}
+        # The motion model steps by the analyze interval; frames the batcher skipped are longer steps.
+        self._frame_s = 1.0 / settings.ingest.analyze_fps
+        self._trackers = {code: ByteTracker(frame_s=self._frame_s) for code in self._rules}
         self._fall_every_s = cfg.fall_every_s
         self._last_falls: dict[str, Detections] = {}  # camera -> the fall model's latest result
         self._recorder = recorder
@@ -195,7 +197,9 @@ class AnalyticsPipeline:
                 if rules.get(code) is not old:
                     for event in old.close(now):
                         self._recorder.record(event, None)
-            self._trackers = {code: self._trackers.get(code) or ByteTracker() for code in rules}
+            self._trackers = {
+                code: self._trackers.get(code) or ByteTracker(frame_s=self._frame_s) for code in rules
+            }
             self._rules = rules
         log.info("analytics rules reloaded: %d cameras with rules", len(rules))
 

@@ -61,6 +61,90 @@ def test_missed_frames_and_low_scores_keep_the_track() -> None:
     assert len(tracker.tracks) == 1
 
 
+def walker(at: datetime, x: float, *, width: float = 0.04, height: float = 0.3, y: float = 0.55) -> Detections:
+    """One person box ``width`` x ``height`` centred on (x, y), score 0.8."""
+    arr = np.array([[x - width / 2, y - height / 2, x + width / 2, y + height / 2]], np.float32)
+    return Detections("CAM", at, arr, np.array([0.8], np.float32), np.zeros(1, np.int32), ("person",))
+
+
+def test_a_walker_faster_than_their_width_keeps_one_id_through_skipped_frames() -> None:
+    # 4 frames/s, 0.037 of the width per frame (the line_crossing scene's intruder): further than the box is wide,
+    # so no two consecutive boxes overlap; and the batcher skipped frames 6, 10, 11 (a busy detector).
+    tracker = ByteTracker(frame_s=0.25)
+    ids = []
+    for i in range(22):
+        if i in (6, 10, 11):
+            continue
+        tracked = tracker.update(walker(T0 + timedelta(seconds=i * 0.25), 0.1 + 0.037 * i))
+        assert tracked.tracker_ids is not None
+        ids += tracked.tracker_ids.tolist()
+    assert set(ids) == {1}
+
+
+def test_two_fast_people_passing_keep_their_ids() -> None:
+    tracker = ByteTracker(frame_s=0.25)
+    seen: dict[int, list[float]] = {}
+    for i in range(20):
+        if i == 9:
+            continue  # skipped next to where they pass
+        at = T0 + timedelta(seconds=i * 0.25)
+        a, b = 0.1 + 0.04 * i, 0.9 - 0.04 * i
+        both = Detections(
+            "CAM",
+            at,
+            np.array([[a - 0.02, 0.4, a + 0.02, 0.7], [b - 0.02, 0.42, b + 0.02, 0.72]], np.float32),
+            np.array([0.8, 0.7], np.float32),
+            np.zeros(2, np.int32),
+            ("person",),
+        )
+        tracked = tracker.update(both)
+        assert tracked.tracker_ids is not None
+        for track_id, box in zip(tracked.tracker_ids, tracked.boxes, strict=True):
+            seen.setdefault(int(track_id), []).append(float(box[0] + box[2]) / 2)
+    assert sorted(seen) == [1, 2]
+    assert all(later > earlier for earlier, later in zip(seen[1], seen[1][1:], strict=False)), seen[1]
+    assert all(later < earlier for earlier, later in zip(seen[2], seen[2][1:], strict=False)), seen[2]
+
+
+def test_a_detector_flipping_between_torso_and_whole_body_keeps_the_id() -> None:
+    # The lingering scene as yolov3-tiny saw it in a busy run (frames skipped): a lower body box, the torso, then
+    # the whole body, which overlaps the torso's prediction less than match_iou.
+    seen = [
+        (0.0, [0.352, 0.419, 0.407, 0.746]),
+        (0.794, [0.365, 0.416, 0.416, 0.746]),
+        (1.058, [0.367, 0.418, 0.418, 0.742]),
+        (2.130, [0.37, 0.486, 0.425, 0.688]),
+        (2.657, [0.37, 0.484, 0.425, 0.687]),
+        (3.192, [0.34, 0.329, 0.457, 0.844]),
+        (3.996, [0.341, 0.327, 0.454, 0.838]),
+        (4.525, [0.338, 0.317, 0.448, 0.847]),
+    ]
+    tracker = ByteTracker(frame_s=0.25)
+    ids = []
+    for t, box in seen:
+        found = Detections(
+            "CAM",
+            T0 + timedelta(seconds=t),
+            np.array([box], np.float32),
+            np.array([0.6], np.float32),
+            np.zeros(1, np.int32),
+            ("person",),
+        )
+        tracked = tracker.update(found)
+        assert tracked.tracker_ids is not None
+        ids += tracked.tracker_ids.tolist()
+    assert set(ids) == {1}
+
+
+def test_a_far_jump_or_another_size_is_another_person() -> None:
+    tracker = ByteTracker(frame_s=0.25)
+    tracker.update(walker(T0, 0.2))
+    far = tracker.update(walker(T0 + timedelta(seconds=0.25), 0.6))  # 1.3 heights away in one frame
+    assert far.tracker_ids is not None and far.tracker_ids.tolist() == [2]
+    other = tracker.update(walker(T0 + timedelta(seconds=0.5), 0.62, width=0.02, height=0.15, y=0.3))
+    assert other.tracker_ids is not None and other.tracker_ids.tolist() == [3]  # near, but half the height
+
+
 def test_a_track_lost_too_long_ends() -> None:
     tracker = ByteTracker(lost_timeout_s=1.0)
     tracker.update(boxes(T0, (0.5, 0.5, 0.9)))

@@ -3,7 +3,7 @@
 import { api, el, t, toast } from "/static/console.js";
 import {
   badge, busy, button, can, describe, facts, field, fill, form, isoOfLocal, label, onFeed, pager, pictureLink,
-  query, select, table, tabs, topicOf, when, who,
+  query, refill, select, table, tabs, topicOf, when, who,
 } from "/static/pages_kit.js";
 
 const toolbar = document.getElementById("hazard-toolbar");
@@ -115,7 +115,9 @@ function pictures(h, stage) {
   return el("div", { class: "pictures" }, items.map((e) => el("figure", {}, pictureLink(e.url, e.note), el("figcaption", { class: "muted" }, `${when(e.uploaded_at)} ${who(e.uploaded_by)} ${e.note}`))));
 }
 
-async function loadDetail() {
+/** Show the open record; `background` (a feed refresh) leaves the pane alone if the user began working in it
+ * while the record was fetched. */
+async function loadDetail(background = false) {
   if (state.openId === null) return;
   let h;
   try {
@@ -124,6 +126,7 @@ async function loadDetail() {
     fill(detail, el("p", { class: "error" }, describe(err)));
     return;
   }
+  if (background && busy(detail)) return;
   const actions = el("div", { class: "toolbar", "data-testid": "hazard-steps" }, steps(h).map((s) => stepForm(h, s)));
   if (can.reopen && (h.status === "submitted" || h.status === "closed")) actions.append(reopenForm(h));
   const parts = [
@@ -158,7 +161,7 @@ async function loadDetail() {
       await loadDetail();
     }, [field(t("hz.add_note"), el("textarea", { name: "note", required: true, rows: "2", maxlength: "2000" }))], { submit: t("hz.add_note"), testid: "note-form" }));
   }
-  fill(detail, ...parts);
+  refill(detail, String(h.id), ...parts);
 }
 
 function newHazardForm() {
@@ -196,7 +199,7 @@ async function refresh(force = false) {
   } catch (err) {
     listError(err);
   }
-  if (force || !busy(detail)) await loadDetail();
+  if (force || !busy(detail)) await loadDetail(!force);
 }
 
 function setup() {
@@ -207,7 +210,7 @@ function setup() {
   }, "hazard-status");
   const overdue = el("input", { type: "checkbox", "data-testid": "hazard-overdue" });
   overdue.addEventListener("change", () => { state.overdue = overdue.checked; state.offset = 0; refresh(); });
-  fill(toolbar, bar, el("label", { class: "check" }, overdue, t("hz.overdue_only")), button(t("action.refresh"), () => refresh(true), { kind: "secondary" }));
+  fill(toolbar, bar, el("label", { class: "check" }, overdue, t("hz.overdue_only")), button(t("action.refresh"), () => refresh(true), { kind: "secondary", testid: "hazard-refresh" }));
   if (can.file) {
     const box = newHazardForm();
     toolbar.after(box);

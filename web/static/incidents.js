@@ -3,7 +3,7 @@
 import { api, el, t, toast } from "/static/console.js";
 import {
   badge, busy, button, can, describe, facts, field, fill, form, isoOfLocal, label, localOfIso, onFeed, pager, query,
-  select, table, tabs, topicOf, when, who,
+  refill, select, table, tabs, topicOf, when, who,
 } from "/static/pages_kit.js";
 
 const list = document.getElementById("incident-list");
@@ -113,7 +113,9 @@ async function open(id) {
   await loadDetail();
 }
 
-async function loadDetail() {
+/** Show the open record; `background` (a feed refresh) leaves the pane alone if the user began working in it
+ * while the record was fetched. */
+async function loadDetail(background = false) {
   if (state.openId === null) {
     fill(detail, el("p", { class: "muted" }, t("inc.pick")));
     return;
@@ -125,6 +127,7 @@ async function loadDetail() {
     fill(detail, el("p", { class: "error" }, describe(err)));
     return;
   }
+  if (background && busy(detail)) return;
   const major = incident.severity === "major";
   const isOpen = incident.status === "open";
   const parts = [
@@ -175,7 +178,7 @@ async function loadDetail() {
   } else if (isOpen && major && can.duty && !can.close_major) {
     parts.push(el("p", { class: "muted" }, t("inc.close_needs_leader")));
   }
-  fill(detail, ...parts);
+  refill(detail, String(incident.id), ...parts);
 }
 
 // --- a new incident -----------------------------------------------------------------------------------------
@@ -216,7 +219,7 @@ async function refresh(force = true) {
   } catch (err) {
     showError(err);
   }
-  if (force || !busy(detail)) await loadDetail();
+  if (force || !busy(detail)) await loadDetail(!force);
 }
 
 function setup() {

@@ -14,6 +14,20 @@ export function fill(node, ...children) {
   return node;
 }
 
+/** `fill` for a detail pane showing the record `key`: if it showed that record already, the panels (`<details>`)
+ * the user had opened stay open (matched by their summary), so a refresh landing while they work is not a fold. */
+export function refill(node, key, ...children) {
+  const open = node.dataset.shown === key
+    ? new Set([...node.querySelectorAll("details[open] > summary")].map((s) => s.textContent))
+    : new Set();
+  fill(node, ...children);
+  node.dataset.shown = key;
+  for (const summary of node.querySelectorAll("details > summary")) {
+    if (open.has(summary.textContent)) summary.parentElement.open = true;
+  }
+  return node;
+}
+
 /** The translation of `prefix.value`, or the value itself when there is no such message. */
 export function label(prefix, value) {
   if (value === null || value === undefined || value === "") return "";

@@ -4,7 +4,7 @@
 import { api, el, t, toast } from "/static/console.js";
 import {
   badge, busy, button, can, checked, describe, field, fill, form, isoOfLocal, label, onFeed, pager, picture, query,
-  select, table, today, topicOf, when, who,
+  refill, select, table, today, topicOf, when, who,
 } from "/static/pages_kit.js";
 
 const toolbar = document.getElementById("task-toolbar");
@@ -57,7 +57,9 @@ async function openTask(id) {
   await loadDetail();
 }
 
-async function loadDetail() {
+/** Show the open record; `background` (a feed refresh) leaves the pane alone if the user began working in it
+ * while the record was fetched. */
+async function loadDetail(background = false) {
   if (state.openId === null) return;
   let task;
   try {
@@ -66,6 +68,7 @@ async function loadDetail() {
     fill(detail, el("p", { class: "error" }, describe(err)));
     return;
   }
+  if (background && busy(detail)) return;
   const now = Date.now();
   const inWindow = now >= new Date(task.window_start).getTime() && now < new Date(task.window_end).getTime();
   const head = [
@@ -75,7 +78,7 @@ async function loadDetail() {
   if (task.status === "done") head.push(el("p", { class: "ok-text", "data-testid": "task-complete" }, t("task.completed_at", { time: when(task.completed_at) })));
   if (task.status === "pending" && !inWindow) head.push(el("p", { class: "muted" }, t("task.outside_window")));
   const grid = el("div", { class: "camera-grid", "data-testid": "task-cameras" }, task.items.map((item) => itemCard(task, item, inWindow)));
-  fill(detail, ...head, grid);
+  refill(detail, String(task.id), ...head, grid);
 }
 
 function itemCard(task, item, inWindow) {
@@ -162,7 +165,7 @@ async function refresh(force = true) {
   } catch (err) {
     listError(err);
   }
-  if (force || !busy(detail)) await loadDetail();
+  if (force || !busy(detail)) await loadDetail(!force);
 }
 
 function setup() {

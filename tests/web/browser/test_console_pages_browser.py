@@ -114,6 +114,11 @@ def test_a_hazard_is_filed_rectified_with_an_after_picture_and_closed(page: Page
     expect(detail).to_contain_text("整改中")
     upload = detail.locator("[data-testid=upload-form]")
     detail.locator("details.panel summary").click()
+    expect(upload).to_be_visible()
+    # A refresh (the button here; a feed message likewise) re-renders the hazard but keeps the opened panel open.
+    page.click("[data-testid=hazard-refresh]")
+    expect(page.locator("[data-testid=hazard-refresh]")).to_be_enabled()
+    expect(upload).to_be_visible()
     upload.locator("select[name=stage]").select_option("after")
     picture: FilePayload = {"name": "after.jpg", "mimeType": "image/jpeg", "buffer": jpeg(frame("S11-GATE", 2))}
     upload.locator("input[type=file]").set_input_files(files=[picture])
