@@ -41,3 +41,11 @@ class LiveConfig(BaseModel):
     max_session_s: int = Field(
         3600, ge=30, le=86_400, description="A live view ends after this many seconds (the viewer may start again)"
     )
+    session_check_s: float = Field(
+        2.0,
+        ge=0.5,
+        le=30,
+        description="How often live views are checked against their viewers' console sessions (one query for "
+        "all viewers): a view whose session ended (password, role or scope changed, account disabled) ends "
+        "within this many seconds",
+    )

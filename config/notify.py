@@ -156,6 +156,9 @@ ChannelConfig = Annotated[
 ]
 
 Target = Literal["officers", "leader", "all"]
+Language = Literal["zh-CN", "en"]
+"""The languages the notifier writes its messages in."""
+Severity = Literal["general", "major"]
 CLAIM_ROUNDS_PER_SENDER = 4
 """Messages a dispatcher claims at once for each of its senders (``senders`` × this)."""
 
@@ -164,9 +167,7 @@ class EventRouteConfig(_Model):
     """Which analytics events reach the duty phones, and when they escalate."""
 
     enabled: bool = Field(True, description="Send analytics events (event.started)")
-    severities: tuple[Literal["general", "major"], ...] = Field(
-        ("general", "major"), min_length=1, description="Severities sent"
-    )
+    severities: tuple[Severity, ...] = Field(("general", "major"), min_length=1, description="Severities sent")
     types: tuple[str, ...] = Field((), max_length=32, description="Event types sent (empty: every type)")
     escalate_after_min: float = Field(
         5.0, ge=0.1, le=1440, description="Not acknowledged this many minutes: escalated to the leader on duty"
@@ -187,11 +188,18 @@ class RetryConfig(_Model):
 
 class StormConfig(_Model):
     """Storm control: past ``threshold`` messages in ``window_s`` to one receiver on one channel, the rest of
-    the window's events go out together as one summary message at the window's end."""
+    the window's events go out together as one summary message at the window's end — except those of the
+    ``immediate_severities``, which always go out at once, each in its own message."""
 
     window_s: float = Field(60.0, ge=1, le=3600, description="The window (seconds)")
     threshold: int = Field(3, ge=1, le=1000, description="Messages sent one by one in a window before summing")
     max_lines: int = Field(20, ge=1, le=200, description="Events listed one by one in a summary (all counted)")
+    immediate_severities: tuple[Severity, ...] = Field(
+        ("major",),
+        max_length=2,
+        description="Events of these severities are never held in a summary: each goes out at once on its own "
+        "(they still count towards the threshold for the others); empty: storm control holds every severity",
+    )
 
 
 def _default_duty() -> dict[str, Target]:
@@ -207,6 +215,9 @@ class NotifyConfig(_Model):
     """Duty-phone alerts: the officer on duty first, the leader on duty when unacknowledged."""
 
     enabled: bool = Field(True, description="Run the notifier (with at least one channel)")
+    language: Language = Field(
+        "zh-CN", description="Language of the messages' titles and texts: zh-CN (Simplified Chinese) or en"
+    )
     channels: tuple[ChannelConfig, ...] = Field((), max_length=32, description="Where messages are sent")
     events: EventRouteConfig = Field(default_factory=EventRouteConfig, description="Analytics events")
     duty: dict[str, Target] = Field(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from datetime import timedelta
 from typing import Annotated
@@ -49,12 +50,22 @@ def create_user(session: Session, username: str, password: str, role: Role, disp
     return user
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of a random password, made once by the hasher of every real hash (same argon2 parameters)."""
+    return _hasher.hash(secrets.token_urlsafe(24))
+
+
 def authenticate(session: Session, username: str, password: str) -> User | None:
-    """The active user with these credentials, or None."""
+    """The active user with these credentials, or None.
+
+    An unknown or disabled name is verified against a dummy hash: it costs what a wrong password costs, so the
+    answer's timing does not tell which names exist."""
     user = session.scalars(select(User).where(User.username == username)).one_or_none()
-    if user is None or not user.active or not verify_password(user.password_hash, password):
+    if user is None or not user.active:
+        verify_password(_dummy_hash(), password)  # the work of a wrong password, and the same answer
         return None
-    return user
+    return user if verify_password(user.password_hash, password) else None
 
 
 class LoginRequired(HTTPException):

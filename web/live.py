@@ -8,8 +8,13 @@ is reached over the LAN or loopback.
 
 Every live view is two audit rows (``live.view``): one when it starts (so that a view is on record even if the
 process dies), one when it ends with ``started_at``, ``ended_at``, ``duration_s`` and the reason, written also
-when the app shuts down. Everything here runs on the event loop except the relays' reader threads and the
-audit writes (``asyncio.to_thread``).
+when the app shuts down.
+
+A live view lasts no longer than its viewer's console session: every ``live.session_check_s`` one query reads the
+session version of every user watching (``asyncio.to_thread``), and a view whose user is gone, disabled or has a
+newer version than when the offer was accepted (password, role or scope changed) ends with
+:data:`REASON_SESSION_ENDED`. Everything here runs on the event loop except the relays' reader threads, that
+query and the audit writes (``asyncio.to_thread``).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc import sdp as aiortc_sdp
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,10 +46,12 @@ from kernel.clock import utcnow
 from kernel.db import session_scope
 from web.audit import AuditAction, record_audit
 from web.live_relay import CameraSource, LiveError, LiveStreamError, PacketTrack, Relay, StreamInfo, StreamKind
+from web.models import User
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "REASON_SESSION_ENDED",
     "REASON_VIEWER_LEFT",
     "CameraSource",
     "LiveClosedError",
@@ -66,6 +74,7 @@ REASON_VIEWER_GONE = "the viewer's connection was lost"
 REASON_NEVER_CONNECTED = "the viewer's WebRTC connection did not come up"
 REASON_TIME_LIMIT = "the live view reached its time limit"
 REASON_SHUTDOWN = "the server is shutting down"
+REASON_SESSION_ENDED = "the viewer's console session ended (password, role or scope changed, or account disabled)"
 
 
 class LiveLimitError(LiveError):
@@ -87,6 +96,8 @@ class Viewer:
     user_id: int
     username: str
     ip: str
+    session_version: int
+    """The user's ``session_version`` when the offer was accepted: a newer one ends the view."""
 
 
 @dataclass
@@ -171,6 +182,7 @@ class LiveManager:
         self._ended: OrderedDict[str, LiveSession] = OrderedDict()
         self._stopping: set[Relay] = set()
         self._tasks: set[asyncio.Task[object]] = set()
+        self._guard: asyncio.Task[None] | None = None
         self._closing = False
         self.relays_opened = 0
         """RTSP pulls started since the app started (tests check that viewers share one)."""
@@ -223,6 +235,7 @@ class LiveManager:
             relay=relay,
         )
         self._sessions[session.id] = session
+        self._start_guard()
 
         @pc.on("connectionstatechange")
         def _state_changed() -> None:
@@ -305,6 +318,10 @@ class LiveManager:
     async def close(self) -> None:
         """End every session (audited), stop every relay and join their threads; for the app's shutdown."""
         self._closing = True
+        if self._guard is not None:
+            self._guard.cancel()
+            await asyncio.gather(self._guard, return_exceptions=True)
+            self._guard = None
         await asyncio.gather(*(self.end(sid, REASON_SHUTDOWN) for sid in list(self._sessions)))
         for relay in list(self._relays.values()):
             self._stop_relay(relay)
@@ -385,6 +402,40 @@ class LiveManager:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _start_guard(self) -> None:
+        if self._guard is None or self._guard.done():
+            self._guard = asyncio.create_task(self._guard_sessions(), name="live-session-guard")
+
+    async def _guard_sessions(self) -> None:
+        """Every ``session_check_s``, end the views whose viewer's console session has ended (one query)."""
+        while not self._closing:
+            await asyncio.sleep(self.config.session_check_s)
+            # Only the views open before the query are judged: one opened while it runs may carry a version
+            # newer than what the query read.
+            watching = list(self._sessions.values())
+            if not watching:
+                continue
+            try:
+                versions = await asyncio.to_thread(self._session_versions, {s.viewer.user_id for s in watching})
+            except Exception as err:  # noqa: BLE001 - whatever failed this round, the next one checks again
+                # The check must outlive a bad round (mostly: the database is away), or no view would end with
+                # its session any more: views go on meanwhile (they were allowed).
+                log.error("live: viewers' sessions not checked: %s %s", type(err).__name__, err)
+                continue
+            for session in watching:
+                valid = versions.get(session.viewer.user_id) == session.viewer.session_version
+                if not valid and session.state != "ended":
+                    # Spawned, not awaited: close() waits for these, so the end row is written at shutdown too.
+                    self._spawn(self.end(session.id, REASON_SESSION_ENDED))
+
+    def _session_versions(self, user_ids: set[int]) -> dict[int, int]:
+        """The session version of each active user among ``user_ids`` (a disabled or deleted one is absent)."""
+        with self._factory() as db:
+            rows = db.execute(
+                select(User.id, User.session_version).where(User.id.in_(user_ids), User.active.is_(True))
+            )
+            return dict(rows.tuples().all())
 
     async def _watch(self, session: LiveSession) -> None:
         """End the session if the viewer never connects, and when it reaches ``max_session_s``."""

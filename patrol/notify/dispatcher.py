@@ -2,7 +2,9 @@
 
 :class:`Dispatcher` claims due messages (:func:`patrol.notify.outbox.claim`), renders and sends each on its
 channel in a small pool of sender threads (a receiver that hangs holds up one sender for its timeout, not the
-others), and records the outcome. Several dispatchers (processes) may share one PostgreSQL database.
+others), and records the outcome. At send time it leaves out the escalations of events acknowledged while they
+waited (held in a storm summary or for a retry); a message left with nothing is not sent but ends dead, its
+attempt and ``last_error`` saying why. Several dispatchers (processes) may share one PostgreSQL database.
 
 :class:`NotifyWorker` owns two threads: ``notify-route`` reads topics ``events`` and ``duty`` (consumer group
 ``notify``) and checks the escalations due; ``notify-send`` runs the dispatcher. Both loop
@@ -18,7 +20,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,9 +38,9 @@ from kernel.errors import KernelError
 from patrol.notify.base import Channel, Outgoing
 from patrol.notify.errors import ChannelError, NotifyError
 from patrol.notify.outbox import Outcome, claim, finish, recipients_of
-from patrol.notify.routing import Router
+from patrol.notify.routing import Router, acknowledged
 from patrol.notify.storm import render
-from patrol.tables import OutboxItem, OutboxMessage
+from patrol.tables import NotifyStep, OutboxItem, OutboxMessage
 from patrol.topics import ANALYTICS_EVENTS_TOPIC, DUTY_TOPIC
 
 log = logging.getLogger(__name__)
@@ -117,26 +119,41 @@ class Dispatcher:
             )
         return bool(ids) and self.deliver(ids[0])
 
-    def render(self, session: Session, message: OutboxMessage) -> Outgoing:
-        """The message as its channel sends it."""
-        items = list(session.scalars(select(OutboxItem).where(OutboxItem.message_id == message.id)))
+    def render(
+        self, session: Session, message: OutboxMessage, items: Sequence[OutboxItem] | None = None
+    ) -> Outgoing:
+        """The message as its channel sends it (with ``items``: just those of its items)."""
+        if items is None:
+            items = list(session.scalars(select(OutboxItem).where(OutboxItem.message_id == message.id)))
         recipients = recipients_of(session, [int(i) for i in message.recipients])
-        return render(message, items, recipients, zone=self._zone, config=self._config.storm)
+        return render(
+            message, items, recipients, zone=self._zone, config=self._config.storm, language=self._config.language
+        )
 
     def deliver(self, message_id: str) -> bool:
-        """Send one claimed message and record how it went; whether it was sent."""
+        """Send one claimed message and record how it went; whether it was sent.
+
+        Escalations of events acknowledged since they were queued (in a storm summary, or waiting for a retry)
+        are left out; a message left with nothing ends dead without a send, the attempt saying why.
+        """
         started = time.monotonic()
         try:
             with self._factory() as session:
                 message = session.get(OutboxMessage, message_id)
                 if message is None:
                     return False
-                outgoing = self.render(session, message)
+                items = list(session.scalars(select(OutboxItem).where(OutboxItem.message_id == message.id)))
+                settled = settled_escalations(session, items)
+                kept = [i for i in items if i not in settled]
+                outgoing = self.render(session, message, kept) if kept or not settled else None
                 channel = self._channels.get(message.channel)
-            if channel is None:
-                raise ChannelError(f"channel {outgoing.channel!r} is not configured (or disabled) any more")
-            result = channel.send(outgoing)
-            outcome = Outcome(True, result.status_code, "", _ms(started))
+            if outgoing is None:
+                outcome = Outcome(False, None, _not_sent(settled), _ms(started), final=True)
+            else:
+                if channel is None:
+                    raise ChannelError(f"channel {outgoing.channel!r} is not configured (or disabled) any more")
+                result = channel.send(outgoing)
+                outcome = Outcome(True, result.status_code, _left_out(settled), _ms(started))
         except ChannelError as err:
             outcome = Outcome(False, err.status_code, str(err), _ms(started))
         except SQLAlchemyError as err:
@@ -158,6 +175,36 @@ class Dispatcher:
             log.error("the outcome of notification %s could not be stored (sent again later): %s", message_id, err)
             return False
         return outcome.ok and status is not None
+
+
+def settled_escalations(session: Session, items: Sequence[OutboxItem]) -> list[OutboxItem]:
+    """The escalation items whose event has been acknowledged (as :func:`~patrol.notify.routing.acknowledged`
+    decides) since they were queued: the leader need not be told any more."""
+    known: dict[int, bool] = {}
+    settled = []
+    for item in items:
+        if item.step is not NotifyStep.ESCALATION or item.event_id is None:
+            continue
+        if item.event_id not in known:
+            known[item.event_id] = acknowledged(session, item.event_id)
+        if known[item.event_id]:
+            settled.append(item)
+    return settled
+
+
+def _acknowledged(items: Sequence[OutboxItem]) -> str:
+    ids = sorted({i.event_id for i in items if i.event_id is not None})
+    if len(ids) == 1:
+        return f"event {ids[0]} was acknowledged"
+    return f"events {', '.join(str(i) for i in ids)} were acknowledged"
+
+
+def _not_sent(settled: Sequence[OutboxItem]) -> str:
+    return f"not sent: {_acknowledged(settled)} before the escalation went out"
+
+
+def _left_out(settled: Sequence[OutboxItem]) -> str:
+    return f"escalation left out: {_acknowledged(settled)} meanwhile" if settled else ""
 
 
 def _ms(started: float) -> int:

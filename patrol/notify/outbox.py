@@ -9,7 +9,9 @@ every attempt is logged.
   dispatchers never take the same row; the attempt is counted at the claim, so a dispatcher dying mid-send
   still uses up an attempt.
 * **Finish** (:func:`finish`): sent, or failed with the next attempt after an exponential back-off with jitter,
-  or dead after ``max_attempts``; each attempt is a :class:`~patrol.tables.DeliveryAttempt` row.
+  or dead after ``max_attempts`` — or dead at once when nothing in it is worth sending any more (escalations of
+  events acknowledged while they waited), with the reason; each attempt is a
+  :class:`~patrol.tables.DeliveryAttempt` row.
 
 A message lost between the receiver's answer and :func:`finish` (a crash) is sent again after its lease: the
 receiver sees the same message id (the idempotency key) twice and can drop the repeat.
@@ -28,7 +30,7 @@ from typing import Any
 from sqlalchemy import Boolean, Integer, String, and_, column, or_, select, table, update
 from sqlalchemy.orm import Session
 
-from config.notify import RetryConfig, StormConfig
+from config.notify import Language, RetryConfig, StormConfig
 from patrol.notify.base import Recipient
 from patrol.notify.storm import new_message, place
 from patrol.tables import (
@@ -120,6 +122,7 @@ def enqueue(
     content: Content,
     now: datetime,
     storm: StormConfig,
+    language: Language,
 ) -> int:
     """Add ``content`` for ``recipients`` on one channel; how many items were new (0: all there already).
 
@@ -135,11 +138,21 @@ def enqueue(
                 "" if getattr(person, target.contact_field) else f"{person.name} has no {target.contact_field}"
             )
             added += _add(
-                session, subject, step, target.channel, receiver, [person.user_id], content, now, storm, missing
+                session,
+                subject,
+                step,
+                target.channel,
+                receiver,
+                [person.user_id],
+                content,
+                now,
+                storm,
+                missing,
+                language,
             )
         return added
     people = [p.user_id for p in recipients]
-    return _add(session, subject, step, target.channel, GROUP, people, content, now, storm, "")
+    return _add(session, subject, step, target.channel, GROUP, people, content, now, storm, "", language)
 
 
 def _add(
@@ -153,6 +166,7 @@ def _add(
     now: datetime,
     storm: StormConfig,
     missing: str,
+    language: Language,
 ) -> int:
     key = item_key(subject, receiver, channel, step)
     if session.scalar(select(OutboxItem.id).where(OutboxItem.dedupe_key == key)) is not None:
@@ -181,8 +195,10 @@ def _add(
             recipients=people,
             dedupe_key=key,
             title=content.title,
+            severity=content.severity,
             now=now,
             config=storm,
+            language=language,
         )
     session.add(
         OutboxItem(
@@ -299,7 +315,10 @@ class Outcome:
     ok: bool
     status_code: int | None
     error: str
+    """What went wrong; on a sent message, what it left out and why (else '')."""
     duration_ms: int
+    final: bool = False
+    """Not sent and never to be (nothing left in it worth sending): the message ends dead, ``error`` saying why."""
 
 
 def finish(
@@ -312,8 +331,9 @@ def finish(
     retry: RetryConfig,
     rng: random.Random,
 ) -> MessageStatus | None:
-    """Log the attempt and move the message on (sent, failed with its next attempt, or dead); its new status,
-    or None when another dispatcher took it over meanwhile (its lease ran out). Commits."""
+    """Log the attempt and move the message on (sent, failed with its next attempt, or dead: out of attempts, or
+    not to be sent at all); its new status, or None when another dispatcher took it over meanwhile (its lease
+    ran out). Commits."""
     message = session.get(OutboxMessage, message_id, with_for_update=True)
     if message is None:
         session.rollback()
@@ -344,6 +364,10 @@ def finish(
             None,
             "",
         )
+    elif outcome.final:
+        message.status, message.next_attempt_at = MessageStatus.DEAD, None
+        message.last_error = outcome.error[:1000]
+        log.info("notification %s on %s is not sent: %s", message_id, message.channel, message.last_error)
     elif message.attempts >= retry.max_attempts:
         message.status, message.next_attempt_at = MessageStatus.DEAD, None
         message.last_error = f"dead after {message.attempts} attempts: {outcome.error}"[:1000]

@@ -8,12 +8,14 @@ officers on duty at once, on every channel, and gets an :class:`~patrol.tables.E
 console (``EventDisposition.acknowledged_at``, or any later step) or on a wall (``WallAlarm.acknowledged_at``)
 — and if not, sends it to the leader on duty. While nobody is rostered the escalation waits for the next
 leader on duty. Everything is keyed by subject, so routing the same bus event twice sends nothing twice.
+Titles and texts are written in ``notify.language`` (:mod:`patrol.notify.texts`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,10 +24,11 @@ from pydantic import JsonValue
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
-from config.notify import NotifyConfig
+from config.notify import Language, NotifyConfig
 from kernel.bus import Event
 from patrol.notify.base import Channel, Recipient
 from patrol.notify.outbox import Content, Target, enqueue, recipients_of
+from patrol.notify.texts import CLOCK_KINDS, DUTY_TYPES, EVENT_TYPES, HAZARD_STATUSES, SEVERITIES, name_of, phrase
 from patrol.roster import local_time, on_duty
 from patrol.tables import EscalationWatch, EventDisposition, EventStatus, NotifyStep, WallAlarm
 from patrol.topics import ANALYTICS_EVENTS_TOPIC, DUTY_TOPIC
@@ -50,7 +53,7 @@ def _time(payload: Mapping[str, JsonValue], key: str, default: datetime) -> date
     return default
 
 
-def event_content(event: Event) -> Content:
+def event_content(event: Event, language: Language) -> Content:
     """What an analytics event's message says."""
     p = event.payload
     kind = _str(p, "type", "event")
@@ -59,13 +62,22 @@ def event_content(event: Event) -> Content:
     event_id = p.get("event_id")
     detail = _str(p, "detail")
     zone = _str(p, "zone")
-    text = ", ".join(
-        x for x in (f"zone {zone}" if zone else "", detail, f"camera {camera}" if camera else "") if x
+    parts = (
+        phrase(language, "event.zone", zone=zone) if zone else "",
+        detail,
+        phrase(language, "event.camera", camera=camera) if camera else "",
+    )
+    title = phrase(
+        language,
+        "event.title",
+        severity=name_of(SEVERITIES, _str(p, "severity", "general"), language),
+        kind=name_of(EVENT_TYPES, kind, language),
+        where=f"{school} {camera}".strip(),
     )
     return Content(
         kind=kind,
-        title=f"{_str(p, 'severity', 'general')} {kind} at {school} {camera}".strip(),
-        text=text,
+        title=title,
+        text=phrase(language, "event.separator").join(x for x in parts if x),
         occurred_at=_time(p, "started_at", event.time),
         severity=_str(p, "severity"),
         school_code=_str(p, "school_code"),
@@ -74,31 +86,31 @@ def event_content(event: Event) -> Content:
     )
 
 
-def duty_content(event: Event, zone: ZoneInfo) -> Content:
+def duty_content(event: Event, zone: ZoneInfo, language: Language) -> Content:
     """What a duty item's message says."""
     p = event.payload
     school = _str(p, "school_name") or _str(p, "school_code")
     title_of = _str(p, "title")
     if event.type == "clock.overdue":
         deadline = _time(p, "deadline", event.time)
-        title = f"Reporting clock overdue ({_str(p, 'kind')}): {title_of}"
-        text = f"{school}, due {local_time(deadline, zone)}; escalated to the leader on duty"
+        kind = name_of(CLOCK_KINDS, _str(p, "kind"), language)
+        title = phrase(language, "clock.title", kind=kind, title=title_of)
+        text = phrase(language, "clock.text", school=school, deadline=local_time(deadline, zone))
     elif event.type == "hazard.escalated":
-        title = f"Hazard overdue, level {_str(p, 'level')}: {title_of}"
-        text = f"{school}, {_str(p, 'hours_overdue')} h past its deadline ({_str(p, 'status')})"
+        title = phrase(language, "hazard.title", level=_str(p, "level"), title=title_of)
+        status = name_of(HAZARD_STATUSES, _str(p, "status"), language)
+        text = phrase(language, "hazard.text", school=school, hours=_str(p, "hours_overdue"), status=status)
     elif event.type == "incident.major":
-        title = f"Major incident: {title_of}"
-        text = f"{school}; reporting clocks started"
+        title = phrase(language, "incident.title", title=title_of)
+        text = phrase(language, "incident.text", school=school)
     elif event.type == "report.daily":
         zero = p.get("zero") is True
-        title = f"Daily report {_str(p, 'day')}" + (" (zero report)" if zero else "")
-        text = (
-            f"{_str(p, 'events', '0')} events ({_str(p, 'major_events', '0')} major), "
-            f"{_str(p, 'incidents', '0')} incidents, {_str(p, 'hazards_overdue', '0')} hazards overdue, "
-            f"{_str(p, 'offline_cameras', '0')} cameras offline: {_str(p, 'url')}"
-        )
+        title = phrase(language, "daily.title_zero" if zero else "daily.title", day=_str(p, "day"))
+        counts = ("events", "major_events", "incidents", "hazards_overdue", "offline_cameras")
+        text = phrase(language, "daily.text", url=_str(p, "url"), **{c: _str(p, c, "0") for c in counts})
     else:
-        title = f"{event.type}: {title_of}" if title_of else event.type
+        kind = name_of(DUTY_TYPES, event.type, language)
+        title = phrase(language, "duty.title", kind=kind, title=title_of) if title_of else kind
         text = school
     return Content(
         kind=event.type, title=title, text=text, occurred_at=event.time, school_code=_str(p, "school_code")
@@ -147,7 +159,7 @@ class Router:
                 "event %s is too old to notify (%s)", event.payload.get("event_id"), event.time.isoformat()
             )
             return 0
-        content = event_content(event)
+        content = event_content(event, self._config.language)
         subject = f"event:{content.event_id}" if content.event_id is not None else f"bus:{event.id}"
         duty = on_duty(session, now)
         officers = recipients_of(session, list(duty.officer_ids)) if duty else []
@@ -186,7 +198,12 @@ class Router:
         if not recipients:
             log.warning("duty item %s (%s): nobody on duty; only group channels get it", event.id, event.type)
         return self._send(
-            session, f"duty:{event.id}", NotifyStep.DUTY, recipients, duty_content(event, self._zone), now
+            session,
+            f"duty:{event.id}",
+            NotifyStep.DUTY,
+            recipients,
+            duty_content(event, self._zone, self._config.language),
+            now,
         )
 
     def _send(
@@ -208,6 +225,7 @@ class Router:
                 content=content,
                 now=now,
                 storm=self._config.storm,
+                language=self._config.language,
             )
             for target in self._targets
         )
@@ -241,18 +259,7 @@ class Router:
             if not leader:
                 log.debug("escalation of %s waits for a leader on duty", watch.subject)
                 continue
-            content = Content.from_json(watch.content)
-            waited = local_time(watch.notified_at, self._zone)
-            escalation = Content(
-                **{
-                    **content.to_json(),
-                    "occurred_at": content.occurred_at,
-                    "title": f"Not acknowledged: {content.title}"[:200],
-                    "text": f"{content.text}; sent to the duty officers at {waited}, not acknowledged".lstrip(
-                        "; "
-                    ),
-                }
-            )
+            escalation = self._escalation(Content.from_json(watch.content), watch.notified_at)
             self._send(session, watch.subject, NotifyStep.ESCALATION, leader, escalation, now)
             watch.escalated_at, watch.escalated_to = now, leader[0].user_id
             escalated += 1
@@ -260,3 +267,14 @@ class Router:
         if escalated:
             log.warning("%d unacknowledged events escalated to the leader on duty", escalated)
         return escalated
+
+    def _escalation(self, content: Content, notified_at: datetime) -> Content:
+        """The leader's message about an unacknowledged event: its first message, saying so."""
+        language = self._config.language
+        waited = local_time(notified_at, self._zone)
+        if content.text:
+            text = phrase(language, "escalation.text", text=content.text, at=waited)
+        else:
+            text = phrase(language, "escalation.text_alone", at=waited)
+        title = phrase(language, "escalation.title", title=content.title)
+        return replace(content, title=title[:200], text=text)

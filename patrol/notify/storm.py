@@ -3,9 +3,10 @@
 The first ``threshold`` items that reach a receiver on a channel within ``window_s`` go out one message each,
 at once (the first alarm is never held back). Further items in the window join one *summary* message, due at
 the end of its window: it counts every item it carries and lists the first ``max_lines`` of them, so nothing
-is lost. A summary being sent (or sent) takes no more items: the next ones start a new summary. Each item
-keeps its own row (and its event its own escalation watch), so a summary changes how many messages go out,
-never what is tracked.
+is lost. A summary being sent (or sent) takes no more items: the next ones start a new summary. Items of the
+``immediate_severities`` (major events) are never held: each goes out at once in its own message, and still
+counts towards the window's threshold. Each item keeps its own row (and its event its own escalation watch),
+so a summary changes how many messages go out, never what is tracked.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from pydantic import JsonValue
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from config.notify import StormConfig
+from config.notify import Language, StormConfig
 from patrol.notify.base import Outgoing, Recipient
+from patrol.notify.texts import kind_name, phrase
 from patrol.roster import local_time
 from patrol.tables import MessageKind, MessageStatus, OutboxItem, OutboxMessage
 
@@ -39,20 +41,16 @@ def place(
     recipients: Sequence[int],
     dedupe_key: str,
     title: str,
+    severity: str,
     now: datetime,
     config: StormConfig,
+    language: Language,
 ) -> OutboxMessage:
-    """The message a new item for ``receiver_key`` on ``channel`` goes into: a new single message, or a summary
-    of the storm (an open one, locked against a dispatcher claiming it meanwhile, or a new one)."""
-    since = now - timedelta(seconds=config.window_s)
-    recent = session.scalar(
-        select(func.count())
-        .select_from(OutboxItem)
-        .where(
-            OutboxItem.channel == channel, OutboxItem.receiver_key == receiver_key, OutboxItem.created_at > since
-        )
-    )
-    if (recent or 0) < config.threshold:
+    """The message a new item for ``receiver_key`` on ``channel`` goes into: a new single message (within the
+    threshold, or of an immediate severity), or a summary of the storm (an open one, locked against a
+    dispatcher claiming it meanwhile, or a new one)."""
+    immediate = severity in config.immediate_severities
+    if immediate or _recent(session, channel, receiver_key, now, config) < config.threshold:
         message = new_message(
             channel=channel,
             receiver_key=receiver_key,
@@ -83,7 +81,7 @@ def place(
     if open_summary is not None:
         open_summary.item_count += 1
         open_summary.recipients = sorted({*open_summary.recipients, *recipients})
-        open_summary.title = summary_title(open_summary.item_count, config.window_s)
+        open_summary.title = summary_title(open_summary.item_count, config.window_s, language)
         open_summary.updated_at = now
         session.flush()
         return open_summary
@@ -92,7 +90,7 @@ def place(
         receiver_key=receiver_key,
         recipients=recipients,
         dedupe_key=f"storm|{receiver_key}|{channel}|{uuid.uuid4()}",
-        title=summary_title(1, config.window_s),
+        title=summary_title(1, config.window_s, language),
         kind=MessageKind.SUMMARY,
         due=now + timedelta(seconds=config.window_s),
         now=now,
@@ -100,6 +98,19 @@ def place(
     session.add(message)
     session.flush()
     return message
+
+
+def _recent(session: Session, channel: str, receiver_key: str, now: datetime, config: StormConfig) -> int:
+    """Items for ``receiver_key`` on ``channel`` in the window before ``now`` (of every severity)."""
+    since = now - timedelta(seconds=config.window_s)
+    found = session.scalar(
+        select(func.count())
+        .select_from(OutboxItem)
+        .where(
+            OutboxItem.channel == channel, OutboxItem.receiver_key == receiver_key, OutboxItem.created_at > since
+        )
+    )
+    return found or 0
 
 
 def new_message(
@@ -134,13 +145,15 @@ def new_message(
     )
 
 
-def summary_title(count: int, window_s: float) -> str:
-    """``12 more alarms within 60 s``."""
-    return f"{count} more alarm{'s' if count != 1 else ''} within {window_s:g} s"
+def summary_title(count: int, window_s: float, language: Language) -> str:
+    """``60 秒内另有 12 条告警`` / ``12 more alarms within 60 s``."""
+    return phrase(
+        language, "storm.title_one" if count == 1 else "storm.title", count=count, window=f"{window_s:g}"
+    )
 
 
-def _where(item: OutboxItem) -> str:
-    return item.school_code or item.camera_code or "the bureau"
+def _where(item: OutboxItem, language: Language) -> str:
+    return item.school_code or item.camera_code or phrase(language, "storm.nowhere")
 
 
 def render(
@@ -150,6 +163,7 @@ def render(
     *,
     zone: ZoneInfo,
     config: StormConfig,
+    language: Language,
 ) -> Outgoing:
     """The message as channels send it: one item's title and text, or a storm summary of all its items."""
     ordered = sorted(items, key=lambda i: (i.occurred_at, i.id))
@@ -175,7 +189,7 @@ def render(
         markdown = f"### {item.title}\n\n{item.text}\n\n{when}" if item.text else f"### {item.title}\n\n{when}"
         title = item.title
     else:
-        title, text, markdown = _summary(ordered, zone=zone, config=config)
+        title, text, markdown = _summary(ordered, zone=zone, config=config, language=language)
     return Outgoing(
         message_id=message.id,
         channel=message.channel,
@@ -189,18 +203,24 @@ def render(
     )
 
 
-def _summary(items: Sequence[OutboxItem], *, zone: ZoneInfo, config: StormConfig) -> tuple[str, str, str]:
+def _summary(
+    items: Sequence[OutboxItem], *, zone: ZoneInfo, config: StormConfig, language: Language
+) -> tuple[str, str, str]:
     count = len(items)
-    groups = Counter((i.kind, _where(i)) for i in items)
-    parts = ", ".join(f"{n} {kind} at {where}" for (kind, where), n in groups.most_common())
-    title = summary_title(count, config.window_s)
-    head = f"{title}: {parts}" if parts else title
+    groups = Counter((i.kind, _where(i, language)) for i in items)
+    parts = phrase(language, "storm.group_separator").join(
+        phrase(language, "storm.group", count=n, kind=kind_name(kind, language), where=where)
+        for (kind, where), n in groups.most_common()
+    )
+    title = summary_title(count, config.window_s, language)
+    head = phrase(language, "storm.head", title=title, parts=parts) if parts else title
     lines = [
-        f"- {local_time(i.occurred_at, zone)} {i.title}" + (f" (event {i.event_id})" if i.event_id else "")
+        f"- {local_time(i.occurred_at, zone)} {i.title}"
+        + (phrase(language, "storm.line_event", event_id=i.event_id) if i.event_id else "")
         for i in items[: config.max_lines]
     ]
     if count > config.max_lines:
-        lines.append(f"- … and {count - config.max_lines} more (see the console)")
+        lines.append("- " + phrase(language, "storm.more", count=count - config.max_lines))
     text = "\n".join([head, *lines])
     markdown = "\n".join([f"### {title}", "", parts, "", *lines])
     return title, text, markdown

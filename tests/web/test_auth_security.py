@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from argon2 import extract_parameters
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, update
 
@@ -16,6 +17,7 @@ from kernel.bus import InMemoryBus
 from kernel.clock import utcnow
 from kernel.db import session_scope
 from tests.bureau import PASSWORD, Bureau, ManualClock, login
+from web import auth
 from web.app import create_app
 from web.audit import AuditAction, AuditEntry, record_audit
 from web.csrf import CSRF_COOKIE, CSRF_HEADER
@@ -70,6 +72,43 @@ def test_a_good_login_is_audited_with_the_user_and_the_address(api: TestClient, 
     assert (entry.actor_id, entry.actor_name, entry.ip) == (bureau.users["leader1"], "leader1", "testclient")
     assert _try(api, "nobody", "x") == 401
     assert [e.actor_name for e in _audit(bureau, AuditAction.LOGIN_FAILED)] == ["nobody"]
+
+
+def test_an_unknown_or_disabled_name_costs_a_verification_and_answers_like_a_wrong_password(
+    api: TestClient, bureau: Bureau, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verified: list[str] = []
+    real_verify = auth.verify_password
+
+    def counting_verify(password_hash: str, password: str) -> bool:
+        verified.append(password_hash)
+        return real_verify(password_hash, password)
+
+    monkeypatch.setattr(auth, "verify_password", counting_verify)
+    with session_scope(bureau.factory) as session:
+        session.execute(update(User).where(User.username == "officer2").values(active=False))
+        real_hash = session.scalars(select(User.password_hash).where(User.username == "officer1")).one()
+
+    def attempt(username: str) -> tuple[int, str, dict[str, str], list[str]]:
+        verified.clear()
+        response = api.post("/login", data={"username": username, "password": "wrong"}, follow_redirects=False)
+        # The name is echoed in the form, and the body's length follows it: both set aside.
+        body = response.text.replace(f'value="{username}"', 'value="NAME"')
+        headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+        return response.status_code, body, headers, list(verified)
+
+    wrong = attempt("officer1")
+    assert wrong[0] == 401 and wrong[3] == [real_hash]
+    dummies: list[str] = []
+    for name in ("nobody", "officer2"):  # unknown; known but disabled (even with the right password below)
+        status, body, headers, hashes = attempt(name)
+        assert (status, body, headers) == wrong[:3], f"{name}: answered unlike a wrong password"
+        assert len(hashes) == 1 and hashes[0] != real_hash, f"{name}: no argon2 verification"
+        assert extract_parameters(hashes[0]) == extract_parameters(real_hash)
+        dummies += hashes
+    assert dummies[0] == dummies[1], "one dummy hash, made once"
+    verified.clear()
+    assert _try(api, "officer2", PASSWORD) == 401 and verified == [dummies[0]]
 
 
 def test_login_starts_a_new_session_with_a_new_csrf_token(api: TestClient) -> None:

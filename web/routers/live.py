@@ -181,7 +181,7 @@ async def start_live(
     body: LiveOfferCreate, source: LiveCamera, user: LiveViewerUser, request: Request, live: AppLive
 ) -> LiveAnswerPublic:
     """Answer the browser's offer with the camera's own H.264 (one RTSP pull shared by all its viewers)."""
-    viewer = Viewer(user.id, user.username, client_address(request))
+    viewer = Viewer(user.id, user.username, client_address(request), session_version=user.session_version)
     try:
         session, answer = await live.open(viewer, source, body.sdp)
     except LiveError as err:

@@ -46,7 +46,10 @@ class NotificationPublic(BaseModel):
     receiver_key: str = Field(description="user:<id> (SMS, email) or group (robots, webhook)")
     recipients: list[UserRef] = Field(description="The people it is for")
     kind: MessageKind = Field(description="single, summary (a storm's events together) or test")
-    status: MessageStatus = Field(description="pending, sending, sent, failed (retried later) or dead")
+    status: MessageStatus = Field(
+        description="pending, sending, sent, failed (retried later) or dead (out of attempts, not sendable, or "
+        "not needed any more: its escalations' events were acknowledged first; last_error says which)"
+    )
     title: str = Field(description="What it says, in short")
     item_count: int = Field(ge=0, description="Events or duty items it carries")
     steps: list[NotifyStep] = Field(description="Why: first notice, escalation, duty item, test")
@@ -65,7 +68,10 @@ class AttemptPublic(BaseModel):
     at: datetime = Field(description="When it ended")
     ok: bool = Field(description="Whether the receiver accepted it")
     status_code: int | None = Field(None, description="The receiver's HTTP status or SMTP reply code")
-    error: str = Field(description="What went wrong ('' when ok)")
+    error: str = Field(
+        description="What went wrong; when ok, what was left out and why (escalations acknowledged meanwhile), "
+        "else ''"
+    )
     duration_ms: int = Field(ge=0, description="How long it took")
     dispatcher: str = Field(description="The dispatcher that made it")
 

@@ -16,7 +16,7 @@ from config.notify import ChannelConfig, NotifyConfig, RetryConfig, StormConfig,
 from kernel.bus import Event, EventBus
 from patrol import roster
 from patrol.notify import NotifyWorker, make_channels
-from patrol.tables import OutboxItem, OutboxMessage
+from patrol.tables import EventDisposition, EventStatus, OutboxItem, OutboxMessage
 from registry.models import Camera, School
 from tests.bureau import Bureau, ManualClock
 from web.models import User
@@ -32,11 +32,18 @@ def webhook(url: str, **kw: Any) -> WebhookChannelConfig:
 
 
 def notify_config(*channels: ChannelConfig, **kw: Any) -> NotifyConfig:
-    """Quick retries without jitter, a storm threshold of 3 in 60 s, escalation after 5 minutes."""
+    """Messages in English (unless ``language`` is given), quick retries without jitter, a storm threshold of 3
+    in 60 s that holds every severity (unless ``storm`` is given), escalation after 5 minutes."""
     retry = kw.pop("retry", RetryConfig(max_attempts=4, backoff_initial_s=10, backoff_max_s=60, jitter=0))
-    storm = kw.pop("storm", StormConfig(window_s=60, threshold=3, max_lines=5))
+    storm = kw.pop("storm", StormConfig(window_s=60, threshold=3, max_lines=5, immediate_severities=()))
     return NotifyConfig(
-        channels=channels, retry=retry, storm=storm, events={"escalate_after_min": 5}, lease_s=30, **kw
+        channels=channels,
+        retry=retry,
+        storm=storm,
+        events={"escalate_after_min": 5},
+        lease_s=30,
+        language=kw.pop("language", "en"),
+        **kw,
     )
 
 
@@ -99,6 +106,21 @@ def stored_event(
             "detail": "2 people",
         }
     return Event(topic="events", type="event.started", time=at, source="test", payload=payload)
+
+
+def acknowledge_on_console(bureau: Bureau, event_id: int, clock: ManualClock) -> None:
+    """officer1 acknowledges the event on the console (its disposition row, as the console writes it)."""
+    with bureau.factory() as session:
+        session.add(
+            EventDisposition(
+                event_id=event_id,
+                status=EventStatus.ACKNOWLEDGED,
+                acknowledged_by=bureau.users["officer1"],
+                acknowledged_at=clock.now,
+                updated_at=clock.now,
+            )
+        )
+        session.commit()
 
 
 def worker(

@@ -22,8 +22,6 @@ from patrol.notify import WebhookReceiver
 from patrol.service import PatrolService
 from patrol.tables import (
     EscalationWatch,
-    EventDisposition,
-    EventStatus,
     MessageKind,
     MessageStatus,
     NotifyStep,
@@ -34,6 +32,7 @@ from patrol.topics import duty_event
 from tests.bureau import Bureau, ManualClock
 from tests.patrol.notify.helpers import (
     SECRET,
+    acknowledge_on_console,
     event_id_of,
     items,
     messages,
@@ -56,20 +55,6 @@ def hook() -> Iterator[WebhookReceiver]:
 def duty(bureau: Bureau, clock: ManualClock) -> Bureau:
     prepare(bureau, clock)
     return bureau
-
-
-def _acknowledge_on_console(bureau: Bureau, event_id: int, clock: ManualClock) -> None:
-    with bureau.factory() as session:
-        session.add(
-            EventDisposition(
-                event_id=event_id,
-                status=EventStatus.ACKNOWLEDGED,
-                acknowledged_by=bureau.users["officer1"],
-                acknowledged_at=clock.now,
-                updated_at=clock.now,
-            )
-        )
-        session.commit()
 
 
 def _acknowledge_on_wall(bureau: Bureau, event_id: int, clock: ManualClock) -> None:
@@ -105,7 +90,7 @@ def test_unacknowledged_events_escalate_to_the_leader_after_n_minutes_and_acknow
     assert notifier.route_pending() == 3
     assert notifier.dispatcher.run_once() == 3
     clock.advance(minutes=2)
-    _acknowledge_on_console(duty, event_id_of(on_console), clock)
+    acknowledge_on_console(duty, event_id_of(on_console), clock)
     _acknowledge_on_wall(duty, event_id_of(on_wall), clock)
     clock.advance(minutes=2, seconds=59)
     assert notifier.check_escalations() == 0  # 4:59 after: not yet
@@ -200,7 +185,7 @@ def test_duty_items_go_to_the_leader_or_everybody_on_duty(
     assert notifier.route_pending() == 0
     assert notifier.dispatcher.run_once() == 2
     by_title = {r.body["title"]: r.body for r in hook.accepted()}
-    clock_msg = by_title["Reporting clock overdue (bureau_phone): 学生受伤"]
+    clock_msg = by_title["Reporting clock overdue (bureau's phone report to the city): 学生受伤"]
     assert [r["user_id"] for r in clock_msg["recipients"]] == [duty.users["leader2"]]
     daily = by_title["Daily report 2026-11-30 (zero report)"]
     assert sorted(r["user_id"] for r in daily["recipients"]) == user_ids(duty, "officer1", "officer2", "leader1")
@@ -249,4 +234,4 @@ def test_the_patrol_service_runs_the_notifier_threads(
     finally:
         service.stop()
     assert not [t for t in threading.enumerate() if t.name.startswith("notify-")]
-    assert received[0].body["title"] == "major intrusion at 第11中学 S11-GATE"
+    assert received[0].body["title"] == "【重大】区域入侵：第11中学 S11-GATE"  # the default language: zh-CN
