@@ -5,7 +5,6 @@ a dispatcher dies mid-way, and with two dispatchers at once."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,10 @@ from patrol.notify.outbox import claim
 from patrol.tables import DeliveryAttempt, MessageStatus
 from tests.bureau import Bureau, ManualClock
 from tests.patrol.notify.helpers import (
-    SECRET,
     ZONE,
     items,
     messages,
     notify_config,
-    prepare,
     status_counts,
     stored_event,
     user_ids,
@@ -39,18 +36,6 @@ from tests.patrol.notify.receivers import (
     sleeping,
     sms_gateway,
 )
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver(SECRET) as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def duty(bureau: Bureau, clock: ManualClock) -> Bureau:
-    prepare(bureau, clock)
-    return bureau
 
 
 def test_an_event_reaches_the_officers_on_every_channel_once(

@@ -4,9 +4,6 @@ summary goes out without it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from sqlalchemy import select
 
 from config.notify import StormConfig
@@ -15,29 +12,15 @@ from patrol.notify import WebhookReceiver
 from patrol.tables import DeliveryAttempt, MessageKind, MessageStatus, NotifyStep
 from tests.bureau import Bureau, ManualClock
 from tests.patrol.notify.helpers import (
-    SECRET,
     acknowledge_on_console,
     event_id_of,
     items,
     messages,
     notify_config,
-    prepare,
     stored_event,
     webhook,
     worker,
 )
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver(SECRET) as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def duty(bureau: Bureau, clock: ManualClock) -> Bureau:
-    prepare(bureau, clock)
-    return bureau
 
 
 def test_past_the_threshold_a_major_alarm_goes_out_at_once_and_a_general_one_joins_the_summary(

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from campuswatch.patrol_facts import StoredFleetFacts
@@ -43,18 +41,6 @@ from tests.patrol.notify.helpers import (
     webhook,
     worker,
 )
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver(SECRET) as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def duty(bureau: Bureau, clock: ManualClock) -> Bureau:
-    prepare(bureau, clock)
-    return bureau
 
 
 def _acknowledge_on_wall(bureau: Bureau, event_id: int, clock: ManualClock) -> None:

@@ -5,7 +5,6 @@ languages of every phrase and name, with the same placeholders)."""
 from __future__ import annotations
 
 import string
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -27,22 +26,10 @@ from patrol.notify.texts import (
 )
 from patrol.topics import duty_event
 from tests.bureau import Bureau, ManualClock
-from tests.patrol.notify.helpers import SECRET, notify_config, prepare, stored_event, user_ids, webhook, worker
+from tests.patrol.notify.helpers import notify_config, stored_event, user_ids, webhook, worker
 
 RULE_TYPES = ("intrusion", "line_crossing", "loitering", "crowding", "guard_post_empty", "water_area", "fall")
 """Every ``type`` of config.rules' rule models."""
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver(SECRET) as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def duty(bureau: Bureau, clock: ManualClock) -> Bureau:
-    prepare(bureau, clock)
-    return bureau
 
 
 def _placeholders(template: str) -> set[str]:
