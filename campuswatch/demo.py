@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 import config
 from analytics.errors import AnalyticsError
-from analytics.pipeline import AnalyticsPipeline
 from campuswatch.analytics_service import build_analytics
 from campuswatch.database import upgrade
 from campuswatch.demo_duty import saved_passwords, seed_demo_duty
@@ -41,7 +40,7 @@ from ingest.simulator import (
     load_schedule_file,
 )
 from ingest.thumbnails import MemoryThumbnailStore
-from ingest.worker import IngestWorker
+from ingest.worker import FrameService, IngestWorker
 from kernel.bus import InMemoryBus
 from kernel.clock import utcnow
 from kernel.db import make_engine, make_session_factory, session_scope
@@ -159,7 +158,7 @@ def run_demo(settings: Settings, *, web_port: int | None = None, rtsp_port: int 
     settings = phone.with_channel(settings)
     simulator: CameraSimulator | None = None
     worker: IngestWorker | None = None
-    pipeline: AnalyticsPipeline | None = None
+    pipeline: FrameService | None = None
     patrol: PatrolService | None = None
     bus = InMemoryBus()
     thumbnails = MemoryThumbnailStore()
