@@ -183,6 +183,8 @@ class LiveManager:
         self._stopping: set[Relay] = set()
         self._tasks: set[asyncio.Task[object]] = set()
         self._guard: asyncio.Task[None] | None = None
+        self._opening: dict[int, list[Viewer]] = {}
+        """Offers being negotiated, by user: they count towards the limits before they are sessions."""
         self._closing = False
         self.relays_opened = 0
         """RTSP pulls started since the app started (tests check that viewers share one)."""
@@ -214,27 +216,35 @@ class LiveManager:
                 "through without re-encoding and cannot play in this browser"
             )
         self._check_limits(viewer, source)
-        relay = self._relay_for(source)
-        relay.waiting += 1
+        # Counted by the limits until it is a session: offers arriving while this one negotiates see it.
+        opening = self._opening.setdefault(viewer.user_id, [])
+        opening.append(viewer)
         try:
-            info, pc, track = await self._negotiate(relay, offer_sdp)
-            relay.tracks.add(track)  # before the relay is released: it has a viewer now
+            relay = self._relay_for(source)
+            relay.waiting += 1
+            try:
+                info, pc, track = await self._negotiate(relay, offer_sdp)
+                relay.tracks.add(track)  # before the relay is released: it has a viewer now
+            finally:
+                relay.waiting -= 1
+                self._release_if_unused(relay)
+            answer = pc.localDescription.sdp
+            session = LiveSession(
+                id=uuid.uuid4().hex,
+                viewer=viewer,
+                source=source,
+                started_at=self._clock(),
+                codec=_answer_codec(answer),
+                info=info,
+                track=track,
+                pc=pc,
+                relay=relay,
+            )
+            self._sessions[session.id] = session
         finally:
-            relay.waiting -= 1
-            self._release_if_unused(relay)
-        answer = pc.localDescription.sdp
-        session = LiveSession(
-            id=uuid.uuid4().hex,
-            viewer=viewer,
-            source=source,
-            started_at=self._clock(),
-            codec=_answer_codec(answer),
-            info=info,
-            track=track,
-            pc=pc,
-            relay=relay,
-        )
-        self._sessions[session.id] = session
+            opening.remove(viewer)
+            if not opening:
+                del self._opening[viewer.user_id]
         self._start_guard()
 
         @pc.on("connectionstatechange")
@@ -341,9 +351,11 @@ class LiveManager:
 
     def _check_limits(self, viewer: Viewer, source: CameraSource) -> None:
         config = self.config
-        if len(self._sessions) >= config.max_sessions:
+        opening = sum(len(offers) for offers in self._opening.values())
+        if len(self._sessions) + opening >= config.max_sessions:
             raise LiveLimitError(f"{config.max_sessions} live views are open, the most allowed: try again later")
         mine = sum(1 for s in self._sessions.values() if s.viewer.user_id == viewer.user_id)
+        mine += len(self._opening.get(viewer.user_id, ()))
         if mine >= config.max_sessions_per_user:
             raise LiveLimitError(
                 f"you have {mine} live views open, the most allowed per user: stop one before starting another"

@@ -355,6 +355,30 @@ def test_limits_per_user_and_in_all(live_server: LiveServer) -> None:
     asyncio.run(scenario())
 
 
+@pytest.mark.parametrize("live_config", [TIGHT], indirect=True)
+def test_offers_arriving_together_cannot_pass_the_limits(live_server: LiveServer) -> None:
+    async def scenario() -> None:
+        officer = await live_client(live_server.base_url, "officer1")
+        offers = [await make_offer() for _ in range(2)]
+        # Both reach the server while the first still waits for its camera's stream.
+        answers = await asyncio.gather(
+            *(
+                officer.post(f"/api/live/{code}/offer", json={"type": "offer", "sdp": pc.localDescription.sdp})
+                for code, pc in zip(("S11-GATE", "S12-GATE"), offers, strict=True)
+            )
+        )
+        assert sorted(a.status_code for a in answers) == [201, 429], [a.text for a in answers]
+        (over,) = [a for a in answers if a.status_code == 429]
+        assert over.json()["detail"].startswith("you have 1 live views open, the most allowed per user")
+        (ok,) = [a for a in answers if a.status_code == 201]
+        assert (await officer.delete(f"/api/live/sessions/{ok.json()['session_id']}")).status_code == 204
+        for pc in offers:
+            await pc.close()
+        await officer.aclose()
+
+    asyncio.run(scenario())
+
+
 def test_live_view_turned_off_is_404(settings: Settings, migrated_engine: Engine, bureau: Bureau) -> None:
     off = settings.model_copy(update={"live": LiveConfig(enabled=False)})
     with InMemoryBus() as bus:
