@@ -125,6 +125,17 @@ class EventBus(ABC):
         """
 
     @abstractmethod
+    def drop_group(self, topic: str, group: str) -> bool:
+        """Delete ``group`` of ``topic`` with its pending entries and de-duplication state: for a group nobody
+        reads again (a web process's feed at shutdown), after its consumers are closed. Whether it existed."""
+
+    @abstractmethod
+    def idle_groups(self, topic: str, prefix: str, idle_s: float) -> list[str]:
+        """The groups of ``topic`` named ``prefix``… whose consumers have all been idle ``idle_s`` or more (left
+        by processes that died without dropping them). A group without consumers yet is never listed: it may
+        belong to a process that is just starting."""
+
+    @abstractmethod
     def dead_letters(self, topic: str, count: int = 100) -> list[DeadLetter]:
         """The oldest ``count`` retained dead letters of ``topic`` (entries no group could decode)."""
 

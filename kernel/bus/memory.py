@@ -47,6 +47,7 @@ class _Group:
     pending: dict[int, _Pending] = field(default_factory=dict)
     done: OrderedDict[str, float] = field(default_factory=OrderedDict)  # event id → ack time, oldest first
     holders: dict[str, int] = field(default_factory=dict)  # event id → the pending entry carrying it
+    read_at: float | None = None  # time.monotonic() of its consumers' latest fetch or reclaim
 
 
 @dataclass(slots=True)
@@ -137,6 +138,28 @@ class InMemoryBus(EventBus):
                 logger.debug("created group %s on topic %s", group, topic)
         return _MemoryConsumer(self, topic, group, name)
 
+    def drop_group(self, topic: str, group: str) -> bool:
+        """Forget ``group`` of ``topic`` (its pending entries and de-duplication state); whether it existed."""
+        with self._cond:
+            self._check_open()
+            log = self._topics.get(topic)
+            found = log is not None and log.groups.pop(group, None) is not None
+            self._cond.notify_all()  # its blocked fetches end
+        return found
+
+    def idle_groups(self, topic: str, prefix: str, idle_s: float) -> list[str]:
+        """The groups of ``topic`` named ``prefix``… not read for ``idle_s`` or more (never read: not listed)."""
+        now = time.monotonic()
+        with self._cond:
+            self._check_open()
+            log = self._topics.get(topic)
+            groups = log.groups.items() if log is not None else ()
+            return sorted(
+                name
+                for name, group in groups
+                if name.startswith(prefix) and group.read_at is not None and now - group.read_at >= idle_s
+            )
+
     def dead_letters(self, topic: str, count: int = 100) -> list[DeadLetter]:
         """The oldest ``count`` retained dead letters of ``topic`` (at most ``maxlen`` are kept)."""
         with self._cond:
@@ -167,7 +190,11 @@ class InMemoryBus(EventBus):
         self._check_open()
         consumer._check_open()
         log = self._topics[consumer.topic]
-        return log, log.groups[consumer.group]
+        group = log.groups.get(consumer.group)
+        if group is None:
+            raise BusError(f"group {consumer.group!r} of topic {consumer.topic!r} was dropped")
+        group.read_at = time.monotonic()
+        return log, group
 
     def _is_done(self, group: _Group, event_id: str, now: float) -> bool:
         acked_at = group.done.get(event_id)
@@ -216,7 +243,7 @@ class InMemoryBus(EventBus):
                 if out or remaining <= 0:
                     return out
                 self._cond.wait(remaining)
-                if self._closed or consumer.closed:
+                if self._closed or consumer.closed or log.groups.get(consumer.group) is not group:
                     return []
 
     def _take_new(self, log: _Topic, group: _Group, consumer: _MemoryConsumer, max_count: int) -> list[Delivery]:

@@ -12,6 +12,9 @@ topic's keys in one Redis Cluster slot, which the Lua scripts need):
   ``dedup_ttl_s`` after the group's last ack, so it holds about ``ack rate × dedup_ttl_s`` ids.
 * ``<prefix>{<topic>}:<group>:held`` — hash event id → the entry currently carrying it in the group; lets a
   retried publish of an in-flight event be recognised. Same expiry.
+* ``<prefix>{<topic>}:<group>:seen`` — when a consumer of the group last fetched (Unix time), expiring a week
+  later: Redis 7.0's consumer idle time counts from the last entry read, so a live group of a quiet topic would
+  look idle; :meth:`RedisStreamsBus.idle_groups` reads this instead.
 
 The consumer group itself is the stream's (``XGROUP CREATE ... MKSTREAM``). Deciding whether an entry is handed
 out and acknowledging run as Lua scripts, so two consumers racing on duplicates see one consistent state.
@@ -38,6 +41,9 @@ from kernel.errors import BusError
 from kernel.secrets import redact_text, redact_url
 
 logger = logging.getLogger(__name__)
+
+SEEN_TTL_S = 7 * 86_400
+"""How long a group's ``seen`` key outlives its last fetch."""
 
 DEFAULT_PREFIX = "campuswatch:bus:"
 EVENT_FIELD = b"event"
@@ -159,6 +165,9 @@ class RedisStreamsBus(EventBus):
         stream = self.stream_key(topic)
         return [stream, f"{stream}:{group}:done", f"{stream}:{group}:held"]
 
+    def _seen_key(self, topic: str, group: str) -> str:
+        return f"{self.stream_key(topic)}:{group}:seen"
+
     def _redact(self, err: BaseException) -> str:
         return redact_text(str(err), self._secrets)
 
@@ -221,6 +230,33 @@ class RedisStreamsBus(EventBus):
                 if "BUSYGROUP" not in str(err):
                     raise  # turned into BusError by _call
                 # Another process created it first: fine, groups are shared.
+
+    def drop_group(self, topic: str, group: str) -> bool:
+        """``XGROUP DESTROY`` the group and delete its de-duplication keys; whether the group existed."""
+        check_name("group", group)
+        stream, *state = self._group_keys(topic, group)
+        with self._call(f"drop group {group!r} of {topic!r}"):
+            found = bool(self._client.exists(stream)) and bool(self._client.xgroup_destroy(stream, group))
+            self._client.delete(*state, self._seen_key(topic, group))
+        return found
+
+    def idle_groups(self, topic: str, prefix: str, idle_s: float) -> list[str]:
+        """Groups named ``prefix``… with consumers whose last fetch (the group's ``seen`` key) is ``idle_s`` or
+        more ago, or so long ago that the key expired."""
+        stream = self.stream_key(topic)
+        stale = []
+        with self._call(f"list the groups of {topic!r}"):
+            if not self._client.exists(stream):
+                return []
+            now = time.time()
+            for info in self._client.xinfo_groups(stream):
+                name = _text(info["name"])
+                if not name.startswith(prefix) or not info.get("consumers"):
+                    continue
+                seen = self._client.get(self._seen_key(topic, name))
+                if seen is None or now - float(_text(cast(bytes, seen))) >= idle_s:
+                    stale.append(name)
+        return sorted(stale)
 
     def dead_letters(self, topic: str, count: int = 100) -> list[DeadLetter]:
         """The oldest ``count`` retained entries of ``topic``'s dead-letter stream."""
@@ -335,6 +371,8 @@ class RedisStreamsBus(EventBus):
 
     def _fetch(self, consumer: _RedisConsumer, max_count: int, block_s: float) -> list[Delivery]:
         deadline = time.monotonic() + block_s
+        with self._call(f"mark group {consumer.group!r} of {consumer.topic!r} as read"):
+            self._client.set(self._seen_key(consumer.topic, consumer.group), f"{time.time():.3f}", ex=SEEN_TTL_S)
         while True:
             remaining = deadline - time.monotonic()
             block_ms = max(1, int(min(remaining, self.block_slice_s) * 1000)) if remaining > 0 else None

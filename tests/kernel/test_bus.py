@@ -544,3 +544,36 @@ def test_redis_group_is_recreated_if_the_stream_is_deleted(redis_bus: RedisStrea
     sent = event(1)
     redis_bus.publish(sent)
     assert ids(consumer.fetch(10)) == [sent.id]
+
+
+def test_a_dropped_group_is_gone_with_its_pending_entries(bus: EventBus) -> None:
+    consumer = bus.consumer(TOPIC, "feed-a", "c1")
+    other = bus.consumer(TOPIC, "other", "c1")
+    first = event(1)
+    bus.publish(first)
+    assert len(consumer.fetch(10)) == 1  # one pending, never acknowledged
+    consumer.close()
+    assert bus.drop_group(TOPIC, "feed-a") is True
+    assert bus.drop_group(TOPIC, "feed-a") is False
+    assert bus.drop_group("no.such.topic", "feed-a") is False
+    assert bus.idle_groups(TOPIC, "feed-", 0.0) == []
+    # Another group keeps its place; the dropped name starts afresh when used again (nothing pending).
+    assert ids(drain(other)) == [first.id]
+    again = bus.consumer(TOPIC, "feed-a", "c2", from_start=False)
+    assert again.reclaim(0.0) == []
+    second = event(2)
+    bus.publish(second)
+    assert ids(again.fetch(10)) == [second.id]
+
+
+def test_idle_groups_lists_only_groups_of_the_prefix_not_read_for_a_while(bus: EventBus) -> None:
+    bus.publish(event(1))
+    old = bus.consumer(TOPIC, "web-feed-old", "c")
+    old.fetch(10)
+    bus.consumer(TOPIC, "web-feed-new", "c").fetch(10)
+    bus.consumer(TOPIC, "notify", "c").fetch(10)
+    assert bus.idle_groups(TOPIC, "web-feed-", 0.0) == ["web-feed-new", "web-feed-old"]
+    time.sleep(1.2)
+    bus.consumer(TOPIC, "web-feed-new", "c").fetch(10)  # still read
+    assert bus.idle_groups(TOPIC, "web-feed-", 1.0) == ["web-feed-old"]
+    assert bus.idle_groups("no.such.topic", "web-feed-", 0.0) == []
