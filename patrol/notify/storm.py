@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import JsonValue
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from config.notify import Language, StormConfig
@@ -47,8 +47,8 @@ def place(
     language: Language,
 ) -> OutboxMessage:
     """The message a new item for ``receiver_key`` on ``channel`` goes into: a new single message (within the
-    threshold, or of an immediate severity), or a summary of the storm (an open one, locked against a
-    dispatcher claiming it meanwhile, or a new one)."""
+    threshold, or of an immediate severity), or a summary of the storm (an open one not claimed by a dispatcher,
+    or a new one)."""
     immediate = severity in config.immediate_severities
     if immediate or _recent(session, channel, receiver_key, now, config) < config.threshold:
         message = new_message(
@@ -79,12 +79,28 @@ def place(
         .with_for_update()
     ).first()
     if open_summary is not None:
-        open_summary.item_count += 1
-        open_summary.recipients = sorted({*open_summary.recipients, *recipients})
-        open_summary.title = summary_title(open_summary.item_count, config.window_s, language)
-        open_summary.updated_at = now
-        session.flush()
-        return open_summary
+        # Joined only if still unclaimed, in one conditional UPDATE: on SQLite (no FOR UPDATE) a dispatcher may
+        # have claimed it since the SELECT, and an item joining a summary being sent would never go out.
+        count = open_summary.item_count + 1
+        joined = session.scalar(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == open_summary.id,
+                OutboxMessage.status == MessageStatus.PENDING,
+                OutboxMessage.claimed_by.is_(None),
+            )
+            .values(
+                item_count=OutboxMessage.item_count + 1,
+                recipients=sorted({*open_summary.recipients, *recipients}),
+                title=summary_title(count, config.window_s, language),
+                updated_at=now,
+            )
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
+        )
+        session.expire(open_summary)
+        if joined is not None:
+            return open_summary
     message = new_message(
         channel=channel,
         receiver_key=receiver_key,

@@ -4,12 +4,13 @@ summary goes out without it."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import event as sa_event
+from sqlalchemy import select, update
 
 from config.notify import StormConfig
 from kernel.bus import InMemoryBus
 from patrol.notify import WebhookReceiver
-from patrol.tables import DeliveryAttempt, MessageKind, MessageStatus, NotifyStep
+from patrol.tables import DeliveryAttempt, MessageKind, MessageStatus, NotifyStep, OutboxMessage
 from tests.bureau import Bureau, ManualClock
 from tests.patrol.notify.helpers import (
     acknowledge_on_console,
@@ -120,3 +121,44 @@ def test_a_summary_sends_only_the_escalations_still_unacknowledged(
     )
     assert {i.step for i in items(duty) if i.message_id == summary.id} == {NotifyStep.ESCALATION}
     assert len(hook.accepted()) == 4
+
+
+def test_an_item_never_joins_a_summary_a_dispatcher_claimed_meanwhile(
+    duty: Bureau, bus: InMemoryBus, clock: ManualClock, hook: WebhookReceiver
+) -> None:
+    notifier = worker(duty, bus, clock, notify_config(webhook(hook.url)))
+    for camera in ("S11-GATE", "S11-DORM", "S11-CORR", "S11-YARD"):  # three singles, then a summary
+        clock.advance(seconds=1)
+        bus.publish(stored_event(duty, clock.now, camera=camera, severity="general"))
+        notifier.route_pending()
+    (summary,) = [m for m in messages(duty) if m.kind is MessageKind.SUMMARY]
+    engine = duty.factory.kw["bind"]
+    # A dispatcher claims the summary just as the next item is being placed: on SQLite after the router read it
+    # (its join must then fail and start a new summary), on PostgreSQL before (the router's FOR UPDATE would wait).
+    moment = "UPDATE notify_outbox SET" if engine.dialect.name == "sqlite" else "FOR UPDATE"
+    claimed: list[str] = []
+
+    def claim_now(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if moment in statement and not claimed:
+            claimed.append(statement)
+            with engine.connect() as other:
+                other.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == summary.id)
+                    .values(status=MessageStatus.SENDING, claimed_by="other-dispatcher", claimed_until=clock.now)
+                )
+                other.commit()
+
+    sa_event.listen(engine, "before_cursor_execute", claim_now)
+    try:
+        clock.advance(seconds=1)
+        bus.publish(stored_event(duty, clock.now, camera="S12-GATE", severity="general"))
+        assert notifier.route_pending() == 1
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", claim_now)
+    assert claimed, "the claim ran while the item was placed"
+    late = next(i for i in items(duty) if i.camera_code == "S12-GATE")
+    assert late.message_id != summary.id, "the item joined a summary already being sent"
+    rows = {m.id: m for m in messages(duty)}
+    assert rows[summary.id].item_count == 1
+    assert rows[late.message_id].kind is MessageKind.SUMMARY and rows[late.message_id].item_count == 1
