@@ -11,8 +11,9 @@ process dies), one when it ends with ``started_at``, ``ended_at``, ``duration_s`
 when the app shuts down.
 
 A live view lasts no longer than its viewer's console session: every ``live.session_check_s`` one query reads the
-session version of every user watching (``asyncio.to_thread``), and a view whose user is gone, disabled or has a
-newer version than when the offer was accepted (password, role or scope changed) ends with
+login session of every view and its user (``asyncio.to_thread``), and a view whose session is no longer valid
+(:func:`web.auth.session_valid`: logged out or ended by an administrator, expired, the user gone or disabled, or
+a newer session version than when the offer was accepted: password, role or scope changed) ends with
 :data:`REASON_SESSION_ENDED`. Everything here runs on the event loop except the relays' reader threads, that
 query and the audit writes (``asyncio.to_thread``).
 """
@@ -37,7 +38,6 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc import sdp as aiortc_sdp
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,8 +45,8 @@ from config.live import LiveConfig
 from kernel.clock import utcnow
 from kernel.db import session_scope
 from web.audit import AuditAction, record_audit
+from web.auth import load_logins, session_valid
 from web.live_relay import CameraSource, LiveError, LiveStreamError, PacketTrack, Relay, StreamInfo, StreamKind
-from web.models import User
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,10 @@ REASON_VIEWER_GONE = "the viewer's connection was lost"
 REASON_NEVER_CONNECTED = "the viewer's WebRTC connection did not come up"
 REASON_TIME_LIMIT = "the live view reached its time limit"
 REASON_SHUTDOWN = "the server is shutting down"
-REASON_SESSION_ENDED = "the viewer's console session ended (password, role or scope changed, or account disabled)"
+REASON_SESSION_ENDED = (
+    "the viewer's console session ended (logged out or ended, expired, password, role or scope changed, "
+    "or account disabled)"
+)
 
 
 class LiveLimitError(LiveError):
@@ -98,6 +101,9 @@ class Viewer:
     ip: str
     session_version: int
     """The user's ``session_version`` when the offer was accepted: a newer one ends the view."""
+    login_session_id: str
+    """The key of the viewer's login session (:class:`web.models.LoginSession`, not the cookie's token): the
+    view ends when that session does."""
 
 
 @dataclass
@@ -429,25 +435,29 @@ class LiveManager:
             if not watching:
                 continue
             try:
-                versions = await asyncio.to_thread(self._session_versions, {s.viewer.user_id for s in watching})
+                valid = await asyncio.to_thread(self._still_valid, {s.viewer for s in watching})
             except Exception as err:  # noqa: BLE001 - whatever failed this round, the next one checks again
                 # The check must outlive a bad round (mostly: the database is away), or no view would end with
                 # its session any more: views go on meanwhile (they were allowed).
                 log.error("live: viewers' sessions not checked: %s %s", type(err).__name__, err)
                 continue
             for session in watching:
-                valid = versions.get(session.viewer.user_id) == session.viewer.session_version
-                if not valid and session.state != "ended":
+                if session.viewer not in valid and session.state != "ended":
                     # Spawned, not awaited: close() waits for these, so the end row is written at shutdown too.
                     self._spawn(self.end(session.id, REASON_SESSION_ENDED))
 
-    def _session_versions(self, user_ids: set[int]) -> dict[int, int]:
-        """The session version of each active user among ``user_ids`` (a disabled or deleted one is absent)."""
+    def _still_valid(self, viewers: set[Viewer]) -> set[Viewer]:
+        """The viewers whose console session is still valid: one query for all their login sessions (and
+        users), judged by :func:`web.auth.session_valid`."""
+        now = utcnow()  # login sessions are on the wall clock, as their cookies (not the app's clock)
         with self._factory() as db:
-            rows = db.execute(
-                select(User.id, User.session_version).where(User.id.in_(user_ids), User.active.is_(True))
-            )
-            return dict(rows.tuples().all())
+            logins = load_logins(db, {v.login_session_id for v in viewers})
+            valid = set()
+            for viewer in viewers:
+                login, user = logins.get(viewer.login_session_id, (None, None))
+                if session_valid(login, user, user_id=viewer.user_id, version=viewer.session_version, now=now):
+                    valid.add(viewer)
+            return valid
 
     async def _watch(self, session: LiveSession) -> None:
         """End the session if the viewer never connects, and when it reaches ``max_session_s``."""

@@ -26,7 +26,7 @@ from tests.web.live_support import (
     take_frames,
     watch,
 )
-from web.live import REASON_SESSION_ENDED
+from web.live import REASON_SESSION_ENDED, Viewer
 from web.models import User
 
 pytestmark = pytest.mark.rtsp
@@ -41,13 +41,13 @@ def test_a_live_view_ends_when_its_viewers_session_ends(
     live_server: LiveServer, bureau: Bureau, change: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     queried: list[set[int]] = []
-    read_versions = live_server.live._session_versions
+    still_valid = live_server.live._still_valid
 
-    def counting(user_ids: set[int]) -> dict[int, int]:
-        queried.append(set(user_ids))
-        return read_versions(user_ids)
+    def counting(viewers: set[Viewer]) -> set[Viewer]:
+        queried.append({v.user_id for v in viewers})
+        return still_valid(viewers)
 
-    monkeypatch.setattr(live_server.live, "_session_versions", counting)
+    monkeypatch.setattr(live_server.live, "_still_valid", counting)
 
     def end_officers_session() -> None:
         values = (

@@ -202,6 +202,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/users"): Rule(roles=ADMIN, bureau=True),
     ("PATCH", "/api/users/{username}"): Rule(roles=ADMIN, bureau=True),
     ("POST", "/api/users/{username}/password"): Rule(roles=ADMIN, bureau=True),
+    ("GET", "/api/users/{username}/sessions"): Rule(roles=ADMIN, bureau=True, keys=("bureau",)),
+    ("DELETE", "/api/users/{username}/sessions/{handle}"): Rule(roles=ADMIN, bureau=True),
     # --- health -----------------------------------------------------------------------------------------------
     ("GET", "/api/health/summary"): Rule(),
     ("GET", "/api/health"): Rule(keys=S, listed=("camera", "camera_code")),

@@ -1,14 +1,15 @@
 """``/ws/feed``: the console's real-time WebSocket (events, their handling, walls, incidents, hazards, camera
 health), filtered by the user's scope. See :mod:`web.feed` for the fan-out.
 
-The handshake must carry the console's session cookie (a logged-in, active user whose session version is
-current) and, when the browser sends an ``Origin``, one whose host is the request's ``Host`` (a page of another
-site cannot open the feed with the user's cookie: cross-site WebSocket hijacking). Refused handshakes are closed
+The handshake must carry the console's session cookie (a valid login session, :func:`web.auth.session_valid`)
+and, when the browser sends an ``Origin``, one whose host is the request's ``Host`` (a page of another site
+cannot open the feed with the user's cookie: cross-site WebSocket hijacking). Refused handshakes are closed
 before acceptance (the browser sees HTTP 403, close code 1008).
 
 Protocol: the server sends a ``hello`` first, then feed messages, and a ``ping`` every ``heartbeat_s``; the
 client answers ``{"type": "pong"}`` (anything it sends counts). A client silent for ``pong_timeout_s`` is closed
-(4408), one whose session ended meanwhile (4401), one that cannot keep up (4429), and all at shutdown (1001).
+(4408), one whose session ended meanwhile (logged out, expired, password changed...: 4401, at the next
+heartbeat), one that cannot keep up (4429), and all at shutdown (1001).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import urlsplit
 
 import anyio
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.websockets import WebSocketState
 
 from kernel.clock import utcnow
-from web.auth import SESSION_USER_KEY, SESSION_VERSION_KEY
+from web.auth import session_login
 from web.feed import FeedBroadcaster, FeedClient
 from web.models import User
 from web.scopes import Scope
@@ -54,16 +55,14 @@ def same_origin(websocket: WebSocket) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc) and parts.netloc.lower() == host.lower()
 
 
-def _session_user(factory: sessionmaker[Session], uid: object, version: object) -> User | None:
-    """The session's user if it is still valid (as :func:`web.auth.current_user` checks)."""
-    if not isinstance(uid, int):
-        return None
+def _session_user(factory: sessionmaker[Session], cookie: Mapping[str, object]) -> User | None:
+    """The session's user if it is still valid (the check of :func:`web.auth.current_user`)."""
     with factory() as session:
-        user = session.get(User, uid)
-        if user is None or not user.active or version != user.session_version:
+        found = session_login(session, cookie)
+        if found is None:
             return None
-        session.expunge(user)
-        return user
+        session.expunge(found[0])
+        return found[0]
 
 
 def _visible(factory: sessionmaker[Session], user: User) -> tuple[frozenset[str] | None, str]:
@@ -82,9 +81,8 @@ async def feed(websocket: WebSocket) -> None:
         log.warning("feed: refused a handshake from origin %r", websocket.headers.get("origin"))
         await websocket.close(CLOSE_POLICY, "cross-origin")
         return
-    session = websocket.scope.get("session") or {}
-    uid, version = session.get(SESSION_USER_KEY), session.get(SESSION_VERSION_KEY)
-    user = await asyncio.to_thread(_session_user, factory, uid, version)
+    cookie = dict(websocket.scope.get("session") or {})
+    user = await asyncio.to_thread(_session_user, factory, cookie)
     if user is None:
         await websocket.close(CLOSE_POLICY, "login required")
         return
@@ -112,7 +110,7 @@ async def feed(websocket: WebSocket) -> None:
                 ensure_ascii=False,
             )
         )
-        await _serve(websocket, client, broadcaster, factory, uid, version)
+        await _serve(websocket, client, broadcaster, factory, cookie)
     except WebSocketDisconnect:
         pass
     finally:
@@ -124,8 +122,7 @@ async def _serve(
     client: FeedClient,
     broadcaster: FeedBroadcaster,
     factory: sessionmaker[Session],
-    uid: object,
-    version: object,
+    cookie: Mapping[str, object],
 ) -> None:
     """Run the sender, the receiver and the heartbeat until one ends; then close the socket if still open."""
     loop = asyncio.get_running_loop()
@@ -149,7 +146,7 @@ async def _serve(
             if loop.time() - last_heard[0] > broadcaster.pong_timeout_s:
                 client.kick(CLOSE_NO_PONG, "no answer to the pings")
                 return
-            if await anyio.to_thread.run_sync(_session_user, factory, uid, version) is None:
+            if await anyio.to_thread.run_sync(_session_user, factory, cookie) is None:
                 client.kick(CLOSE_SESSION_ENDED, "the session ended")
                 return
             client.offer(json.dumps({"type": "ping", "time": utcnow().isoformat()}))

@@ -19,7 +19,7 @@ from ingest.fleet import with_credentials
 from kernel.errors import SecretsError
 from kernel.secrets import SecretBox
 from registry.models import Camera
-from web.auth import CurrentUser, client_address
+from web.auth import CurrentUser, client_address, current_login
 from web.deps import AppSettings, DbSession
 from web.live import (
     REASON_VIEWER_LEFT,
@@ -181,7 +181,13 @@ async def start_live(
     body: LiveOfferCreate, source: LiveCamera, user: LiveViewerUser, request: Request, live: AppLive
 ) -> LiveAnswerPublic:
     """Answer the browser's offer with the camera's own H.264 (one RTSP pull shared by all its viewers)."""
-    viewer = Viewer(user.id, user.username, client_address(request), session_version=user.session_version)
+    viewer = Viewer(
+        user.id,
+        user.username,
+        client_address(request),
+        session_version=user.session_version,
+        login_session_id=current_login(request).id,
+    )
     try:
         session, answer = await live.open(viewer, source, body.sdp)
     except LiveError as err:

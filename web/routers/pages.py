@@ -14,11 +14,19 @@ from sqlalchemy.orm import selectinload
 from ingest.tables import CameraHealth
 from registry.models import Camera, District, School
 from web.audit import AuditAction, record_audit
-from web.auth import SESSION_USER_KEY, CurrentUser, authenticate, client_address, login_blocked, start_session
+from web.auth import (
+    CurrentUser,
+    authenticate,
+    client_address,
+    cookie_login,
+    end_login,
+    login_blocked,
+    start_session,
+)
 from web.console import render_page
 from web.deps import AppSettings, DbSession
 from web.i18n import LANG_COOKIE, LANGUAGES
-from web.models import User
+from web.models import SessionEndReason
 from web.routers.console_ops import landing_page
 from web.scopes import Scope
 
@@ -95,8 +103,8 @@ def login(
             error="用户名或密码错误 / wrong user name or password",
             status_code=status.HTTP_401_UNAUTHORIZED,
         )
-    start_session(request, user)
-    record_audit(session, AuditAction.LOGIN, actor=user, ip=address)
+    login_session = start_session(request, session, user, max_age_s=settings.web.session_max_age_s)
+    record_audit(session, AuditAction.LOGIN, actor=user, ip=address, detail={"session": login_session.handle})
     session.commit()
     log.info("user %s logged in", user.username)
     return RedirectResponse(landing_page(user), status_code=status.HTTP_303_SEE_OTHER)
@@ -104,12 +112,21 @@ def login(
 
 @router.post("/logout")
 def logout(request: Request, session: DbSession) -> Response:
-    """End the session."""
-    uid = request.session.get(SESSION_USER_KEY)
-    user = session.get(User, uid) if isinstance(uid, int) else None
-    if user is not None:
-        record_audit(session, AuditAction.LOGOUT, actor=user, ip=client_address(request))
+    """End this session on the server (a copy of its cookie no longer works; the user's other sessions go on),
+    then clear the cookie."""
+    found = cookie_login(session, request.session)
+    if found is not None and found[0].ended_at is None:
+        login_session, user = found
+        end_login(login_session, SessionEndReason.LOGOUT)
+        record_audit(
+            session,
+            AuditAction.LOGOUT,
+            actor=user,
+            ip=client_address(request),
+            detail={"session": login_session.handle},
+        )
         session.commit()
+        log.info("user %s logged out (session %s)", user.username, login_session.handle)
     request.session.clear()
     return RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
 

@@ -7,23 +7,38 @@ generated password once, or takes a given one of at least :data:`MIN_PASSWORD_LE
 or a deactivation bumps the user's ``session_version``, which ends every session of that user. The last active
 bureau administrator can be neither deactivated, demoted nor narrowed (409), and nobody deactivates their own
 account. Every change is audited (``config.change``), never with a password.
+
+``/api/users/{username}/sessions`` lists a user's open login sessions (:class:`web.models.LoginSession`) by
+their public handle (never the cookie's token, nor the row's key), and ends one (audited, ``end_session``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from pydantic import BaseModel, Field
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from kernel.clock import utcnow
 from registry.models import District, School
 from web.audit import AuditAction, record_audit
-from web.auth import SESSION_VERSION_KEY, CurrentUser, client_address, generate_password, hash_password
+from web.auth import (
+    SESSION_VERSION_KEY,
+    CurrentUser,
+    client_address,
+    current_login,
+    end_login,
+    generate_password,
+    hash_password,
+    session_valid,
+)
 from web.deps import DbSession
-from web.models import Role, ScopeKind, User
+from web.models import SESSION_HANDLE_LENGTH, LoginSession, Role, ScopeKind, SessionEndReason, User
 from web.permissions import BureauAdminUser
 from web.routers.registry import unprocessable
 from web.schemas import (
@@ -327,9 +342,80 @@ def set_password(
     password, generated = _checked_password(body.password)
     user.password_hash = hash_password(password)
     user.session_version += 1
+    if user.id == admin.id:  # this session goes on with the new version; the admin's others end
+        current_login(request).session_version = user.session_version
     _audit(session, request, admin, username, "password", generated=generated)
     session.commit()
     if user.id == admin.id:
         request.session[SESSION_VERSION_KEY] = user.session_version
     log.info("password of %s %s by %s", username, "reset" if generated else "set", admin.username)
     return PasswordResult(username=username, password=password if generated else None)
+
+
+class LoginSessionPublic(BaseModel):
+    """An open login session of a user (its handle names it; the cookie's token is never shown)."""
+
+    handle: str = Field(description="Public handle: end the session with DELETE .../sessions/{handle}")
+    created_at: datetime = Field(description="When the user logged in")
+    last_seen_at: datetime = Field(description="Last request of the session (written at most once a minute)")
+    expires_at: datetime = Field(description="When the session ends by itself (web.session_max_age_s)")
+    ip: str = Field(description="Client address at login")
+    user_agent: str = Field(description="Browser at login (truncated)")
+    current: bool = Field(description="Whether this is the session asking")
+
+
+def _open_sessions(session: Session, user: User) -> list[LoginSession]:
+    """The user's valid login sessions, newest first (the check of every request: web.auth.session_valid)."""
+    now = utcnow()
+    rows = session.scalars(
+        select(LoginSession)
+        .where(LoginSession.user_id == user.id, LoginSession.ended_at.is_(None), LoginSession.expires_at > now)
+        .order_by(LoginSession.created_at.desc())
+    )
+    return [row for row in rows if session_valid(row, user, user_id=user.id, version=row.session_version, now=now)]
+
+
+@router.get("/users/{username}/sessions", summary="A user's open login sessions")
+def list_sessions(
+    username: str, request: Request, session: DbSession, _admin: BureauAdminUser
+) -> list[LoginSessionPublic]:
+    """Where and since when the user is logged in: every session not logged out, ended or expired."""
+    mine = current_login(request).id
+    return [
+        LoginSessionPublic(
+            handle=row.handle,
+            created_at=row.created_at,
+            last_seen_at=row.last_seen_at,
+            expires_at=row.expires_at,
+            ip=row.ip,
+            user_agent=row.user_agent,
+            current=row.id == mine,
+        )
+        for row in _open_sessions(session, _user(session, username))
+    ]
+
+
+@router.delete(
+    "/users/{username}/sessions/{handle}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="End one of a user's login sessions (audited)",
+)
+def end_session(
+    username: str,
+    handle: Annotated[str, Path(max_length=SESSION_HANDLE_LENGTH, description="A handle from the list")],
+    request: Request,
+    session: DbSession,
+    admin: BureauAdminUser,
+) -> Response:
+    """End the session: its cookie is refused from the next request, its feed closes at the next heartbeat and
+    its live views at the next check. The user's other sessions go on. 404 when no open session has it."""
+    user = _user(session, username)
+    found = [row for row in _open_sessions(session, user) if row.handle == handle]
+    if not found:
+        raise not_found(f"open session {handle!r} of user {username!r}")
+    for row in found:
+        end_login(row, SessionEndReason.ADMINISTRATOR)
+    _audit(session, request, admin, username, "end_session", handle=handle)
+    session.commit()
+    log.info("session %s of %s ended by %s", handle, username, admin.username)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
