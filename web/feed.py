@@ -2,7 +2,9 @@
 
 One :class:`FeedBroadcaster` per app process reads the feed's topics (``events``, ``duty``, ``walls``,
 ``camera.health``, ``camera.quality``) in its own consumer group (unique to the process, starting at the next
-event: every process sees every event, and a restart does not replay the past). Each topic is read by one
+event: every process sees every event, and a restart does not replay the past). The group is dropped when the
+process stops; groups that processes which died left behind (not fetched for :data:`STALE_GROUP_S`) are dropped
+by the next process that starts. Each topic is read by one
 thread the broadcaster owns (a stop event, joined with a timeout); a thread turns each bus event into one
 :class:`FeedMessage` (its JSON text, once, and the schools it concerns) and hands it to the asyncio loop with
 ``call_soon_threadsafe``. On the loop, every registered :class:`FeedClient` whose scope covers the message's
@@ -49,6 +51,9 @@ CLOSE_SHUTDOWN = 1001
 HEARTBEAT_S = 20.0
 PONG_TIMEOUT_S = 60.0
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
+GROUP_PREFIX = "web-feed-"
+STALE_GROUP_S = 3600.0
+"""A feed group not fetched for this long belongs to a process that died (a live one fetches every few s)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,9 +277,10 @@ class FeedBroadcaster:
         self._stop.clear()
         self._consumers.clear()
         host = _NAME_CHARS.sub("-", socket.gethostname())[:60] or "host"
-        self.group = f"web-feed-{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.group = f"{GROUP_PREFIX}{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         for topic in self._topics:
             try:
+                self._drop_stale_groups(topic)
                 self._consumers[topic] = self._consumer(topic)
             except KernelError as err:  # the bus is down: the thread retries
                 log.error("feed: cannot read %s yet: %s", topic, err)
@@ -353,3 +359,13 @@ class FeedBroadcaster:
             if thread.is_alive():
                 log.error("feed: thread %s did not stop within %.0f s", thread.name, self._join_timeout_s)
         self._threads.clear()
+        for topic in self._topics:  # nobody reads this process's group again
+            try:
+                self._bus.drop_group(topic, self.group)
+            except KernelError as err:
+                log.warning("feed: group %s of %s left in the bus: %s", self.group, topic, err)
+
+    def _drop_stale_groups(self, topic: str) -> None:
+        for group in self._bus.idle_groups(topic, GROUP_PREFIX, STALE_GROUP_S):
+            if self._bus.drop_group(topic, group):
+                log.info("feed: dropped group %s of %s (not read for %.0f s)", group, topic, STALE_GROUP_S)

@@ -131,9 +131,8 @@ class EventBus(ABC):
 
     @abstractmethod
     def idle_groups(self, topic: str, prefix: str, idle_s: float) -> list[str]:
-        """The groups of ``topic`` named ``prefix``… whose consumers have all been idle ``idle_s`` or more (left
-        by processes that died without dropping them). A group without consumers yet is never listed: it may
-        belong to a process that is just starting."""
+        """The groups of ``topic`` named ``prefix``… that nobody has joined (:meth:`consumer`) or fetched from
+        for ``idle_s`` or more: left by processes that died without dropping them."""
 
     @abstractmethod
     def dead_letters(self, topic: str, count: int = 100) -> list[DeadLetter]:

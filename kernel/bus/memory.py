@@ -47,7 +47,7 @@ class _Group:
     pending: dict[int, _Pending] = field(default_factory=dict)
     done: OrderedDict[str, float] = field(default_factory=OrderedDict)  # event id → ack time, oldest first
     holders: dict[str, int] = field(default_factory=dict)  # event id → the pending entry carrying it
-    read_at: float | None = None  # time.monotonic() of its consumers' latest fetch or reclaim
+    read_at: float = field(default_factory=time.monotonic)  # its latest join, fetch, reclaim or ack
 
 
 @dataclass(slots=True)
@@ -136,6 +136,7 @@ class InMemoryBus(EventBus):
             if group not in log.groups:
                 log.groups[group] = _Group(last_seq=0 if from_start else log.next_seq - 1)
                 logger.debug("created group %s on topic %s", group, topic)
+            log.groups[group].read_at = time.monotonic()
         return _MemoryConsumer(self, topic, group, name)
 
     def drop_group(self, topic: str, group: str) -> bool:
@@ -148,16 +149,14 @@ class InMemoryBus(EventBus):
         return found
 
     def idle_groups(self, topic: str, prefix: str, idle_s: float) -> list[str]:
-        """The groups of ``topic`` named ``prefix``… not read for ``idle_s`` or more (never read: not listed)."""
+        """The groups of ``topic`` named ``prefix``… not joined or read for ``idle_s`` or more."""
         now = time.monotonic()
         with self._cond:
             self._check_open()
             log = self._topics.get(topic)
             groups = log.groups.items() if log is not None else ()
             return sorted(
-                name
-                for name, group in groups
-                if name.startswith(prefix) and group.read_at is not None and now - group.read_at >= idle_s
+                name for name, group in groups if name.startswith(prefix) and now - group.read_at >= idle_s
             )
 
     def dead_letters(self, topic: str, count: int = 100) -> list[DeadLetter]:

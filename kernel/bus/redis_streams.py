@@ -12,9 +12,10 @@ topic's keys in one Redis Cluster slot, which the Lua scripts need):
   ``dedup_ttl_s`` after the group's last ack, so it holds about ``ack rate × dedup_ttl_s`` ids.
 * ``<prefix>{<topic>}:<group>:held`` — hash event id → the entry currently carrying it in the group; lets a
   retried publish of an in-flight event be recognised. Same expiry.
-* ``<prefix>{<topic>}:<group>:seen`` — when a consumer of the group last fetched (Unix time), expiring a week
-  later: Redis 7.0's consumer idle time counts from the last entry read, so a live group of a quiet topic would
-  look idle; :meth:`RedisStreamsBus.idle_groups` reads this instead.
+* ``<prefix>{<topic>}:<group>:seen`` — when a consumer last joined the group or fetched from it (Unix time),
+  expiring a week later: Redis 7.0's consumer idle time counts from the last entry read (and a consumer exists
+  only once it read one), so a live group of a quiet topic would look idle; :meth:`RedisStreamsBus.idle_groups`
+  reads this instead.
 
 The consumer group itself is the stream's (``XGROUP CREATE ... MKSTREAM``). Deciding whether an entry is handed
 out and acknowledging run as Lua scripts, so two consumers racing on duplicates see one consistent state.
@@ -217,7 +218,12 @@ class RedisStreamsBus(EventBus):
         check_name("group", group)
         check_name("consumer", name)
         self._ensure_group(topic, group, from_start)
+        self._mark_seen(topic, group)
         return _RedisConsumer(self, topic, group, name, from_start)
+
+    def _mark_seen(self, topic: str, group: str) -> None:
+        with self._call(f"mark group {group!r} of {topic!r} as read"):
+            self._client.set(self._seen_key(topic, group), f"{time.time():.3f}", ex=SEEN_TTL_S)
 
     def _ensure_group(self, topic: str, group: str, from_start: bool) -> None:
         with self._call(f"create group {group!r} on {topic!r}"):
@@ -241,8 +247,8 @@ class RedisStreamsBus(EventBus):
         return found
 
     def idle_groups(self, topic: str, prefix: str, idle_s: float) -> list[str]:
-        """Groups named ``prefix``… with consumers whose last fetch (the group's ``seen`` key) is ``idle_s`` or
-        more ago, or so long ago that the key expired."""
+        """Groups named ``prefix``… whose last join or fetch (the group's ``seen`` key) is ``idle_s`` or more
+        ago, or so long ago that the key expired (or that predates these keys)."""
         stream = self.stream_key(topic)
         stale = []
         with self._call(f"list the groups of {topic!r}"):
@@ -251,7 +257,7 @@ class RedisStreamsBus(EventBus):
             now = time.time()
             for info in self._client.xinfo_groups(stream):
                 name = _text(info["name"])
-                if not name.startswith(prefix) or not info.get("consumers"):
+                if not name.startswith(prefix):
                     continue
                 seen = self._client.get(self._seen_key(topic, name))
                 if seen is None or now - float(_text(cast(bytes, seen))) >= idle_s:
@@ -371,8 +377,7 @@ class RedisStreamsBus(EventBus):
 
     def _fetch(self, consumer: _RedisConsumer, max_count: int, block_s: float) -> list[Delivery]:
         deadline = time.monotonic() + block_s
-        with self._call(f"mark group {consumer.group!r} of {consumer.topic!r} as read"):
-            self._client.set(self._seen_key(consumer.topic, consumer.group), f"{time.time():.3f}", ex=SEEN_TTL_S)
+        self._mark_seen(consumer.topic, consumer.group)
         while True:
             remaining = deadline - time.monotonic()
             block_ms = max(1, int(min(remaining, self.block_slice_s) * 1000)) if remaining > 0 else None

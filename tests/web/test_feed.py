@@ -278,6 +278,33 @@ def test_every_web_process_gets_every_event_over_redis(
             b.close()
 
 
+@pytest.mark.redis
+@pytest.mark.timeout(60)
+def test_a_stopping_process_drops_its_groups_and_a_starting_one_those_dead_processes_left(
+    settings: Settings, migrated_engine: Engine, bureau: Bureau, clock: ManualClock, redis_prefix: str
+) -> None:
+    bus = RedisStreamsBus(REDIS_URL, key_prefix=redis_prefix)
+    client = redis.Redis.from_url(REDIS_URL)
+    stream = bus.stream_key("events")
+
+    def groups() -> set[str]:
+        return {g["name"].decode() for g in client.xinfo_groups(stream)} if client.exists(stream) else set()
+
+    try:
+        for name in ("web-feed-dead-1", "web-feed-alive-2"):  # two other processes' groups
+            bus.consumer("events", name, f"{name}-events", from_start=False).fetch(1)
+        # The dead one last fetched two hours ago; the other process is alive.
+        client.set(f"{stream}:web-feed-dead-1:seen", f"{time.time() - 7200:.3f}")
+        app = create_app(settings, engine=migrated_engine, facts=StoredFleetFacts(), bus=bus, clock=clock)
+        with TestClient(app):
+            own = app.state.feed.group
+            assert groups() == {"web-feed-alive-2", own}
+        assert groups() == {"web-feed-alive-2"}  # its own group went with the process
+    finally:
+        client.close()
+        bus.close()
+
+
 @pytest.mark.timeout(60)
 def test_a_wall_page_reaches_only_users_who_may_see_every_camera_on_it(api: TestClient, bus: InMemoryBus) -> None:
     def page(wall_id: int, *cameras: str) -> Event:
