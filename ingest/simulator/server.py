@@ -303,8 +303,21 @@ class CameraSimulator:
             thread.join(1.0)
         if thread.is_alive():
             raise SimulatorError(f"camera simulator loop did not stop within {timeout_s} s")
+        self._wait_unprepared(timeout_s)
         self._release()
         log.info("camera simulator stopped")
+
+    def _wait_unprepared(self, timeout_s: float) -> None:
+        # The removed clients' media pipelines are torn down in GStreamer's own threads after the loop quits;
+        # a process exiting while they still run can crash in them (seen: SIGTERM right after the demo started).
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                left = len(self._feeds)
+            if not left:
+                return
+            time.sleep(0.05)  # the stop event is set already: it cannot be the wait
+        log.warning("camera simulator: %d streams still being torn down after %.0f s", left, timeout_s)
 
     def _run_loop(self) -> None:
         self._context.push_thread_default()
